@@ -1,0 +1,1 @@
+"""HTTP edge: app factory, authentication, problem+json errors, router registration."""

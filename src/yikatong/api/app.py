@@ -1,0 +1,44 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+
+from yikatong import __version__
+from yikatong.api import problems
+from yikatong.core.settings import Settings
+from yikatong.node import Node, set_current
+
+# Domains whose ``api.router`` is mounted, in the order they appear in the OpenAPI document.
+ROUTERS: tuple[str, ...] = (
+    "yikatong.cards.api",
+    "yikatong.api.system",
+    "yikatong.federation.api",
+    "yikatong.ledger.api",
+    "yikatong.medical.api",
+    "yikatong.registry.api",
+    "yikatong.essc.api",
+    "yikatong.audit.api",
+)
+
+
+def create_app(settings: Settings | None = None, node: Node | None = None) -> FastAPI:
+    if node is None:
+        node = Node.open(settings or Settings())
+    set_current(node)
+    app = FastAPI(
+        title="yikatong 一卡通",
+        version=__version__,
+        summary=f"Social security card services of {node.settings.city_name} ({node.city_code})",
+        docs_url="/docs",
+        responses=problems.ERROR_RESPONSES,
+    )
+    app.state.node = node
+    problems.install(app)
+    problems.add_problem_schema(app)
+    for module_name in ROUTERS:
+        module = importlib.import_module(module_name)
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,1 @@
+"""Shared kernel: money, identifiers, time, working days, errors, policy files, database."""
