@@ -1,0 +1,1 @@
+"""Append-only audit log of staff reads of personal data and of sensitive actions."""

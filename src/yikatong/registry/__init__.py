@@ -1,0 +1,1 @@
+"""Resident registry (参保人): people, households and relatives."""
