@@ -1,0 +1,1 @@
+"""Social security cards (社会保障卡) and their lifecycle."""
