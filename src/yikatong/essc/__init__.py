@@ -1,0 +1,1 @@
+"""Electronic social security card (电子社保卡): app binding, family accounts, signed dynamic QR codes."""
