@@ -1,0 +1,1 @@
+"""Server-rendered pages (Jinja2 + HTMX): resident portal, staff console, kiosk, dashboard."""
