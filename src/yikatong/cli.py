@@ -6,21 +6,38 @@ Each domain contributes a Typer sub-app from its ``cli.py``; errors are mapped o
 from __future__ import annotations
 
 import importlib
-import sys
+from typing import Any
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from yikatong.core.errors import DomainError
 from yikatong.node import open_from_environment
 
+
+class _DomainErrorsToExitCodes(TyperGroup):
+    """Every command: a domain error prints its message on stderr and exits with its code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            field = getattr(exc, "field", None)
+            where = f" ({field})" if field else ""
+            err_console.print(f"[bold red]error{where}:[/] {exc.detail}", highlight=False)
+            ctx.exit(exc.exit_code)
+
+
+err_console = Console(stderr=True)
 app = typer.Typer(
+    cls=_DomainErrorsToExitCodes,
     name="ykt",
     help="yikatong 一卡通: social security card services for a city or a league of cities.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
 
 # (module, command name) of every sub-app; each module defines ``app = typer.Typer(...)``.
 SUB_APPS: tuple[tuple[str, str], ...] = (
@@ -67,8 +84,4 @@ def serve(
 
 
 def main() -> None:
-    try:
-        app()
-    except DomainError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.detail}")
-        sys.exit(exc.exit_code)
+    app()

@@ -3,13 +3,11 @@ system's zbarimg and by zxing-cpp, then verified online."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.integration.essc.conftest import People
+from tests.support.tools import need
 from yikatong.essc import qrimage, service
 from yikatong.essc.tokens import Level
 from yikatong.node import Node
@@ -18,8 +16,7 @@ from yikatong.node import Node
 def test_zbarimg_reads_the_rendered_png_and_the_text_verifies(
     node: Node, people: People, tmp_path: Path
 ) -> None:
-    if shutil.which("zbarimg") is None:
-        pytest.skip("zbarimg (zbar-tools) is not installed")
+    zbarimg = need("zbarimg", "zbar-tools")
     person = people.resident()
     people.account(person)
     with node.transaction() as session:
@@ -27,7 +24,7 @@ def test_zbarimg_reads_the_rendered_png_and_the_text_verifies(
     png = tmp_path / "code.png"
     png.write_bytes(qrimage.render_png(issued.text))
     decoded = subprocess.run(
-        ["zbarimg", "--raw", "-q", str(png)], capture_output=True, text=True, timeout=30, check=True
+        [zbarimg, "--raw", "-q", str(png)], capture_output=True, text=True, timeout=30, check=True
     ).stdout.strip()
     assert decoded == issued.text
     assert qrimage.decode_image(png) == issued.text

@@ -42,7 +42,7 @@ def test_a_bad_amount_is_refused_before_anything_is_written(node: Node, ykt) -> 
     result = ykt(
         "transfer", "--from", "bank:icbc", "--to", "card:1:fin", "--amount", "1.001", "--key", "k"
     )
-    assert isinstance(result.exception, InvalidInput)
+    assert result.exit_code == InvalidInput.exit_code, result.output
     with node.transaction() as session:
         assert service.trial_balance(session).debits_posted == 0
 

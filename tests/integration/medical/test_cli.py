@@ -64,7 +64,7 @@ def test_show_prints_the_seed_figures_in_the_demo() -> None:
 
 def test_show_of_a_missing_year_raises_not_found() -> None:
     result = runner.invoke(app, ["medical", "policy", "show", "qingdao", "2023", "--demo"])
-    assert isinstance(result.exception, NotFound)
+    assert result.exit_code == NotFound.exit_code, result.output
 
 
 def test_what_if_prints_the_explanation_table() -> None:
@@ -86,8 +86,8 @@ def test_what_if_refuses_a_bad_item() -> None:
         ["medical", "what-if", "--city", "qingdao", "--year", "2025", "--level", "2",
          "--item", "D:1:5", "--demo"],
     )  # fmt: skip
-    assert isinstance(result.exception, InvalidInput)
-    assert "catalogue class" in result.exception.detail
+    assert result.exit_code == InvalidInput.exit_code, result.output
+    assert "catalogue class" in result.output
 
 
 def test_what_if_refuses_illustrative_figures_outside_the_demo() -> None:
@@ -96,4 +96,4 @@ def test_what_if_refuses_illustrative_figures_outside_the_demo() -> None:
         ["medical", "what-if", "--city", "qingdao", "--year", "2025", "--level", "2",
          "--item", "A:1:5"],
     )  # fmt: skip
-    assert isinstance(result.exception, PolicyError)
+    assert result.exit_code == PolicyError.exit_code, result.output

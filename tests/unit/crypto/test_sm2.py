@@ -4,16 +4,20 @@ in both directions and against a published verification vector on the recommende
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 from pathlib import Path
 
 import gmssl_pyx
 import pytest
 
+from tests.support.tools import need
 from yikatong.crypto import sm2
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+
+@pytest.fixture(autouse=True)
+def _openssl() -> None:
+    need("openssl", "openssl")
+
 
 DIST_ID = "distid:" + sm2.DEFAULT_ID.decode()
 # SubjectPublicKeyInfo up to the point: SEQ{SEQ{id-ecPublicKey, sm2p256v1}, BIT STRING 04‖x‖y}.
