@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -20,7 +19,8 @@ from yikatong.node import open_from_environment
 class _DomainErrorsToExitCodes(TyperGroup):
     """Every command: a domain error prints its message on stderr and exits with its code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # typer vendors click; its Context is the public face of that vendored type.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except DomainError as exc:
@@ -81,6 +81,79 @@ def serve(
     from yikatong.api.app import create_app
 
     uvicorn.run(create_app(node=open_from_environment()), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    residents: int = typer.Option(
+        10_000, "--residents", min=1, max=5_000_000, help="Synthetic Qingdao residents to load"
+    ),
+    seed: int = typer.Option(2024, "--seed", help="Same seed, same people"),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve after loading"),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+    port: int = typer.Option(8000, help="Port to listen on"),
+) -> None:
+    """Create the embedded database, load the demo city and serve it on http://127.0.0.1:8000."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from yikatong.core.settings import Settings
+    from yikatong.demo.load import DEMO_PIN, load_demo
+    from yikatong.node import Node, set_current
+
+    console = Console()
+    node = Node.open(Settings(demo=True))
+    set_current(node)
+    columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def step(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        report = load_demo(node, residents=residents, seed=seed, progress=step)
+    url = f"http://{host}:{port}"
+    if report.already_loaded:
+        console.print(f"demo data already loaded: {report.residents} residents (kept as they are)")
+    else:
+        states = ", ".join(f"{state.value} {n}" for state, n in sorted(report.cards.items()))
+        console.print(
+            f"loaded {report.residents} residents, {report.relations} family links, cards: {states}"
+        )
+    accounts = Table(title=f"resident e-SSC accounts (payment PIN {DEMO_PIN})")
+    for column in ("app account", "name", "ID", "card", "family"):
+        accounts.add_column(column)
+    for account in report.accounts:
+        accounts.add_row(
+            account.app_account_id,
+            account.name,
+            account.id_masked,
+            account.card_no,
+            "、".join(account.family) or "—",
+        )
+    console.print(accounts)
+    lines = [f"{who}\t{token}" for who, token in report.staff_tokens.items()]
+    lines += [f"{a.app_account_id}\t{a.token}" for a in report.accounts]
+    credentials = node.settings.data_dir / "demo" / "tokens.tsv"
+    credentials.parent.mkdir(parents=True, exist_ok=True)
+    credentials.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    console.print(
+        "bearer tokens (Authorization: Bearer <token>; also in " + str(credentials) + "):"
+    )
+    for line in lines:
+        console.print(line.replace("\t", "  "), soft_wrap=True, highlight=False)
+    console.print(f"database: {node.settings.effective_database_url}")
+    if not serve:
+        node.close()
+        return
+    import uvicorn
+
+    from yikatong.api.app import create_app
+
+    console.print(f"serving {url}  (API docs {url}/docs)")
+    uvicorn.run(create_app(node=node), host=host, port=port, log_level="info")
 
 
 def main() -> None:

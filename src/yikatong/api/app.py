@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from yikatong import __version__
 from yikatong.api import problems
@@ -21,6 +22,7 @@ ROUTERS: tuple[str, ...] = (
     "yikatong.registry.api",
     "yikatong.essc.api",
     "yikatong.audit.api",
+    "yikatong.web.pages",
 )
 
 
@@ -41,4 +43,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     for module_name in ROUTERS:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
+    from yikatong.web.pages import STATIC_DIR
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -42,8 +42,15 @@ class VerifyKey:
         return ed25519.verify(self.public_key, message, signature)
 
     def valid_at(self, at: dt.datetime) -> bool:
-        """Was a signature made at ``at`` within this key's signing period?"""
-        return self.not_before <= at and (self.retired_at is None or at <= self.retired_at)
+        """Was a signature made at ``at`` within this key's signing period?
+
+        Signing instants travel in whole seconds, so the period starts at the second in which
+        the key came into service: a code signed 0.3 s after the key was made carries an
+        instant up to 0.3 s *before* ``not_before`` and is still the key's own.
+        """
+        return self.not_before.replace(microsecond=0) <= at and (
+            self.retired_at is None or at <= self.retired_at
+        )
 
     def usable_at(self, now: dt.datetime) -> bool:
         """May this key still be used to verify anything now?"""
@@ -96,7 +103,8 @@ class SigningKey:
             private, public = sm2.generate_keypair()
         else:
             private, public = ed25519.generate_keypair()
-        return cls(city_code, key_id_for(algorithm, public), algorithm, private, public, not_before)
+        key_id = key_id_for(algorithm, public)
+        return cls(city_code, key_id, algorithm, private, public, not_before.replace(microsecond=0))
 
     def sign(self, message: bytes) -> bytes:
         if self.algorithm == "SM2":

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from yikatong import node
@@ -43,6 +43,7 @@ __all__ = [
     "find_by_id_number",
     "get_by_person_ref",
     "get_resident",
+    "link_relatives_by_id_number",
     "mask_bank_account",
     "mask_phone",
     "record_death",
@@ -329,6 +330,74 @@ _RELATIVE_OLDER = frozenset({RelationType.PARENT, RelationType.GRANDPARENT})
 _RELATIVE_YOUNGER = frozenset({RelationType.CHILD, RelationType.GRANDCHILD})
 
 
+def _check_birth_order(
+    relation: RelationType, resident_born: dt.date, relative_born: dt.date
+) -> None:
+    if relation in _RELATIVE_OLDER and not relative_born < resident_born:
+        raise InvalidInput(
+            f"a {relation} must be born before the resident "
+            f"({relative_born.isoformat()} is not before {resident_born.isoformat()})",
+            field="relation",
+        )
+    if relation in _RELATIVE_YOUNGER and not relative_born > resident_born:
+        raise InvalidInput(
+            f"a {relation} must be born after the resident "
+            f"({relative_born.isoformat()} is not after {resident_born.isoformat()})",
+            field="relation",
+        )
+
+
+def link_relatives_by_id_number(
+    session: Session, links: Sequence[tuple[str, str, RelationType]], *, actor: str
+) -> int:
+    """Bulk form of :func:`add_relative` for loaders (household registers, the demo): each link
+    is (resident ID number, relative ID number, what the relative is to the resident), stored
+    with its inverse; pairs already related are left as they are. Returns links added."""
+    if not links:
+        return 0
+    numbers = {number.strip().upper() for a, b, _ in links for number in (a, b)}
+    by_hash = {search_hash(number): number for number in numbers}
+    found = {
+        by_hash[row.id_hash]: (row.id, row.birth_date)
+        for row in session.execute(
+            select(Resident.id, Resident.id_hash, Resident.birth_date).where(
+                Resident.id_hash.in_(list(by_hash))
+            )
+        )
+    }
+    missing = sorted(mask_resident_id(n) for n in numbers - found.keys())
+    if missing:
+        raise NotFound(f"no resident with ID number {', '.join(missing[:5])}")
+    ids = [found[n][0] for n in numbers]
+    already = {
+        (row.resident_id, row.relative_id)
+        for row in session.execute(
+            select(Relation.resident_id, Relation.relative_id).where(Relation.resident_id.in_(ids))
+        )
+    }
+    at, rows = clock.now(), []
+    for resident_number, relative_number, relation in links:
+        (resident_id, resident_born) = found[resident_number.strip().upper()]
+        (relative_id, relative_born) = found[relative_number.strip().upper()]
+        if resident_id == relative_id:
+            raise InvalidInput("a resident cannot be their own relative", field="relative_id")
+        if (resident_id, relative_id) in already:
+            continue
+        _check_birth_order(RelationType(relation), resident_born, relative_born)
+        already |= {(resident_id, relative_id), (relative_id, resident_id)}
+        for a, b, kind in (
+            (resident_id, relative_id, RelationType(relation)),
+            (relative_id, resident_id, RelationType(relation).inverse),
+        ):
+            rows.append(
+                {"resident_id": a, "relative_id": b, "relation": kind, "created_at": at,
+                 "created_by": actor[:64]}
+            )  # fmt: skip
+    if rows:
+        session.execute(insert(Relation), rows)
+    return len(rows) // 2
+
+
 def add_relative(
     session: Session, resident_id: int, relative_id: int, relation: RelationType, *, actor: str
 ) -> None:
@@ -345,18 +414,7 @@ def add_relative(
             f"residents {resident_id} and {relative_id} are already related ({existing}); "
             "a pair can hold one relation"
         )
-    if relation in _RELATIVE_OLDER and not relative.birth_date < resident.birth_date:
-        raise InvalidInput(
-            f"a {relation} must be born before the resident "
-            f"({relative.birth_date.isoformat()} is not before {resident.birth_date.isoformat()})",
-            field="relation",
-        )
-    if relation in _RELATIVE_YOUNGER and not relative.birth_date > resident.birth_date:
-        raise InvalidInput(
-            f"a {relation} must be born after the resident "
-            f"({relative.birth_date.isoformat()} is not after {resident.birth_date.isoformat()})",
-            field="relation",
-        )
+    _check_birth_order(relation, resident.birth_date, relative.birth_date)
     at = clock.now()
     session.add_all(
         [

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from yikatong import __version__
 from yikatong.api.deps import NodeDep, SessionDep
 from yikatong.cards import service as cards
+from yikatong.cards.models import CardState
 from yikatong.registry import service as registry
 
 TEMPLATES_DIR = Path(str(resources.files("yikatong") / "web" / "templates"))
@@ -19,6 +20,16 @@ STATIC_DIR = Path(str(resources.files("yikatong") / "web" / "static"))
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 
 router = APIRouter(include_in_schema=False)
+
+STATE_LABELS = {
+    "applied": "已申领",
+    "issued": "已制卡",
+    "active": "正常",
+    "suspended": "临时挂失",
+    "lost": "正式挂失",
+    "replaced": "已补换",
+    "cancelled": "已注销",
+}
 
 
 def page_context(request: Request, node: NodeDep) -> dict[str, object]:
@@ -35,7 +46,9 @@ def page_context(request: Request, node: NodeDep) -> dict[str, object]:
 def home(request: Request, node: NodeDep, session: SessionDep) -> HTMLResponse:
     context = page_context(request, node)
     context["residents"] = registry.count_residents(session)
+    counts = cards.card_count_by_state(session)
     context["cards_by_state"] = [
-        (state.value, count) for state, count in cards.card_count_by_state(session).items()
+        (STATE_LABELS.get(state.value, state.value), state.value, counts.get(state, 0))
+        for state in CardState
     ]
     return templates.TemplateResponse(request, "home.html", context)

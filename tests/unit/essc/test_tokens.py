@@ -226,3 +226,14 @@ def test_every_offline_reason_above_is_distinct() -> None:
         RejectReason.DENIED,
     }
     assert len({r.value for r in offline}) == 8
+
+
+@pytest.mark.parametrize("algorithm", ["SM2", "Ed25519"])
+def test_a_code_signed_in_the_second_its_key_was_made_verifies(algorithm: str) -> None:
+    # Codes carry whole seconds; a key made at 02:00:00.700 signs a code stamped 02:00:00.
+    made = T0 + dt.timedelta(milliseconds=700)
+    key = SigningKey.generate("370200", algorithm, made)  # type: ignore[arg-type]
+    trust = TrustList()
+    trust.add(key.verify_key())
+    text = tokens.issue_token(key, REF, Level.L1, now=made, ttl_seconds=TTL).text
+    assert tokens.verify_offline(text, trust, now=made).key_id == key.key_id

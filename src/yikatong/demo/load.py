@@ -1,0 +1,187 @@
+"""Load the demo city: residents in households, their relatives, cards in every state, e-SSC
+accounts with families and PINs, and staff tokens to try the API with.
+
+Everything goes through the domain services (the same checks as production); the bulk steps use
+their batch forms. The same seed gives the same people; loading twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+from sqlalchemy import select
+
+from yikatong.api.auth import issue_token
+from yikatong.cards import demo as cards_demo
+from yikatong.cards import service as cards
+from yikatong.cards.models import CardState
+from yikatong.core import migrate
+from yikatong.demo.residents import GeneratedResident, generate_households, household_relations
+from yikatong.demo.residents import write_csv as write_residents_csv
+from yikatong.essc import service as essc
+from yikatong.node import Node
+from yikatong.registry import importer
+from yikatong.registry import service as registry
+from yikatong.registry.models import Resident
+
+ACTOR = "demo-loader"
+DEMO_PIN = "123456"
+# How many residents get an e-SSC app account (with family and PIN) to sign in with.
+DEMO_ACCOUNTS = 5
+_CARD_BATCH = 2_000
+_HOUSEHOLD_BATCH = 500
+
+# Staff of the demo city: (subject, roles). Tokens are printed by ``ykt demo``.
+STAFF: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("clerk-demo", ("clerk",)),
+    ("clerk-demo-2", ("clerk",)),
+    ("auditor-demo", ("auditor",)),
+    ("admin-demo", ("admin",)),
+    ("terminal-demo-bus-001", ("terminal",)),
+)
+
+Step = Callable[[str, int, int], None]
+"""Progress: (step name, done, total)."""
+
+
+@dataclass
+class DemoAccount:
+    resident_id: int
+    name: str
+    id_masked: str
+    card_no: str
+    app_account_id: str
+    family: list[str]
+    token: str
+
+
+@dataclass
+class DemoReport:
+    residents: int = 0
+    relations: int = 0
+    cards: dict[CardState, int] = field(default_factory=dict)
+    accounts: list[DemoAccount] = field(default_factory=list)
+    staff_tokens: dict[str, str] = field(default_factory=dict)
+    already_loaded: bool = False
+    rejected: int = 0
+
+
+def _batches(
+    items: Iterator[list[GeneratedResident]], size: int
+) -> Iterator[list[list[GeneratedResident]]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
+def load_demo(
+    node: Node, *, residents: int, seed: int = 2024, progress: Step | None = None
+) -> DemoReport:
+    """Create the schema and load the demo data into ``node`` (nothing when already loaded)."""
+    if residents < 1:
+        raise ValueError("the demo needs at least one resident")
+    step = progress or (lambda _name, _done, _total: None)
+    migrate.upgrade(node.engine)
+    report = DemoReport()
+    with node.transaction() as session:
+        existing = registry.count_residents(session)
+    if existing:
+        report.already_loaded = True
+        report.residents = existing
+    else:
+        _load_residents(node, residents, seed, report, step)
+        _link_households(node, residents, seed, report, step)
+        _give_cards(node, seed, report, step)
+    _ensure_accounts(node, report)
+    for subject, roles in STAFF:
+        report.staff_tokens[subject] = issue_token(
+            node, subject, list(roles), ttl=dt.timedelta(days=30)
+        )
+    return report
+
+
+def _load_residents(node: Node, count: int, seed: int, report: DemoReport, step: Step) -> None:
+    demo_dir = node.settings.data_dir / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = demo_dir / "residents.csv"
+    step("generate residents", 0, count)
+    write_residents_csv(csv_path, count, seed)
+    step("generate residents", count, count)
+    result = importer.import_residents(
+        csv_path,
+        actor=ACTOR,
+        sessions=node.sessions,
+        progress=lambda _bytes, rows: step("import residents", rows, count),
+    )
+    report.residents = result.imported
+    report.rejected = result.rejected
+
+
+def _link_households(node: Node, count: int, seed: int, report: DemoReport, step: Step) -> None:
+    done = 0
+    for batch in _batches(generate_households(count, seed), _HOUSEHOLD_BATCH):
+        links = [link for household in batch for link in household_relations(household)]
+        with node.transaction() as session:
+            report.relations += registry.link_relatives_by_id_number(session, links, actor=ACTOR)
+        done += sum(len(household) for household in batch)
+        step("link relatives", done, count)
+
+
+def _give_cards(node: Node, seed: int, report: DemoReport, step: Step) -> None:
+    with node.transaction() as session:
+        ids = list(session.scalars(select(Resident.id).order_by(Resident.id)))
+    for start in range(0, len(ids), _CARD_BATCH):
+        chunk = ids[start : start + _CARD_BATCH]
+        with node.transaction() as session:
+            made = cards_demo.give_cards_in_all_states(session, chunk, seed=seed + start)
+        for state, n in made.items():
+            report.cards[state] = report.cards.get(state, 0) + n
+        step("cards", start + len(chunk), len(ids))
+
+
+def _ensure_accounts(node: Node, report: DemoReport) -> None:
+    """The first households whose head holds an active card get an e-SSC account each, with
+    the relatives who also hold a card as family, and the demo PIN."""
+    with node.transaction() as session:
+        candidates: Sequence[int] = session.scalars(
+            select(Resident.id).where(Resident.status == "active").order_by(Resident.id).limit(400)
+        ).all()
+        for resident_id in candidates:
+            if len(report.accounts) >= DEMO_ACCOUNTS:
+                break
+            card = cards.current_card_of(session, resident_id)
+            if card is None or card.state != CardState.ACTIVE:
+                continue
+            resident = registry.get_resident(session, resident_id)
+            account = essc.account_of(session, resident_id)
+            if account is None:
+                account = essc.bind_account(
+                    session, resident_id, f"demo-{resident_id}", actor=ACTOR
+                )
+                essc.set_pin(session, account.id, DEMO_PIN)
+                for relative, _relation in registry.relatives_of(session, resident_id)[:8]:
+                    if relative.status == "active":
+                        essc.add_family_member(session, account.id, relative.id, actor=ACTOR)
+            family = [
+                registry.get_resident(session, member.relative_id).name
+                for member in essc.family_of(session, account.id)
+            ]
+            report.accounts.append(
+                DemoAccount(
+                    resident_id=resident_id,
+                    name=resident.name,
+                    id_masked=resident.id_masked,
+                    card_no=card.card_no,
+                    app_account_id=account.app_account_id,
+                    family=family,
+                    token=issue_token(
+                        node,
+                        account.app_account_id,
+                        ["resident"],
+                        resident_id=resident_id,
+                        ttl=dt.timedelta(days=30),
+                    ),
+                )
+            )
