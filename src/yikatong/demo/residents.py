@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yikatong.core.ids import age_on, make_resident_id
+from yikatong.registry.importer import COLUMNS
 from yikatong.registry.service import RelationType
 
 # Reference date for ages: fixed so that one seed always gives the same people.
@@ -166,19 +167,8 @@ class GeneratedResident:
         return (self.disabled, self.veteran, self.student, self.low_income)
 
 
-CSV_HEADER: tuple[str, ...] = (
-    "id_number",
-    "name",
-    "phone",
-    "address",
-    "district_code",
-    "household_no",
-    "bank_account",
-    "disabled",
-    "veteran",
-    "student",
-    "low_income",
-)
+# The rows are in the registry import format.
+CSV_HEADER: tuple[str, ...] = COLUMNS
 
 _EPOCH = dt.date(1900, 1, 1)
 _DAYS = (DEFAULT_AS_OF - _EPOCH).days + 3 * 366 * 10  # room for later reference dates
