@@ -23,6 +23,9 @@ ROUTERS: tuple[str, ...] = (
     "yikatong.essc.api",
     "yikatong.audit.api",
     "yikatong.web.pages",
+    "yikatong.web.session",
+    "yikatong.web.portal",
+    "yikatong.web.console",
 )
 
 
@@ -43,7 +46,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
     for module_name in ROUTERS:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
-    from yikatong.web.pages import STATIC_DIR
+    from yikatong.web.render import STATIC_DIR
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -148,7 +148,10 @@ def _ensure_accounts(node: Node, report: DemoReport) -> None:
         candidates: Sequence[int] = session.scalars(
             select(Resident.id).where(Resident.status == "active").order_by(Resident.id).limit(400)
         ).all()
-        for resident_id in candidates:
+        # People with relatives first: their accounts show a family.
+        with_family = [r for r in candidates if registry.relatives_of(session, r)]
+        ordered = with_family + [r for r in candidates if r not in set(with_family)]
+        for resident_id in ordered:
             if len(report.accounts) >= DEMO_ACCOUNTS:
                 break
             card = cards.current_card_of(session, resident_id)

@@ -131,6 +131,26 @@ def account_of(session: Session, resident_id: int) -> EsscAccount | None:
     return session.scalar(select(EsscAccount).where(EsscAccount.resident_id == resident_id))
 
 
+def account_by_app_id(session: Session, app_account_id: str) -> EsscAccount | None:
+    """The e-SSC account bound to an app account, if any (app sign-in)."""
+    return session.scalar(
+        select(EsscAccount).where(EsscAccount.app_account_id == app_account_id.strip())
+    )
+
+
+def app_accounts(session: Session, *, prefix: str, limit: int = 10) -> list[str]:
+    """App account ids starting with ``prefix``, oldest first (the demo lists its accounts)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(
+        session.scalars(
+            select(EsscAccount.app_account_id)
+            .where(EsscAccount.app_account_id.like(escaped + "%", escape="\\"))
+            .order_by(EsscAccount.id)
+            .limit(limit)
+        )
+    )
+
+
 def _account_of_holder(session: Session, resident_id: int) -> EsscAccount:
     account = account_of(session, resident_id)
     if account is None:

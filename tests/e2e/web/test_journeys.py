@@ -1,0 +1,87 @@
+"""What residents and staff do in the browser, end to end over HTTP in real Chromium."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.web.conftest import Site
+from yikatong.essc import service as essc
+from yikatong.essc.tokens import TokenRejected
+
+pytestmark = pytest.mark.browser
+
+
+def sign_in_as(page: Page, site: Site, account: str) -> None:
+    page.goto(f"{site.base_url}/login")
+    page.get_by_role("button", name=re.compile(r"\s" + re.escape(account) + "$")).click()
+
+
+def test_a_resident_reports_the_card_lost_and_the_qr_stops_verifying(
+    page: Page, site: Site
+) -> None:
+    resident = site.report.accounts[0]
+    sign_in_as(page, site, resident.app_account_id)
+    expect(page).to_have_url(f"{site.base_url}/me")
+    expect(page.get_by_test_id("card-no")).to_have_text(resident.card_no)
+    expect(page.get_by_test_id("card-state")).to_contain_text("active")
+
+    qr = page.get_by_test_id("qr")
+    expect(qr).to_be_visible()
+    shown_code = qr.get_attribute("data-code")
+    assert shown_code and shown_code.startswith("YK1:")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="挂失 Report lost").click()
+    expect(page.get_by_test_id("card-state")).to_contain_text("suspended")
+    expect(page.get_by_role("status")).to_contain_text("已挂失")
+
+    with site.node.transaction() as session, pytest.raises(TokenRejected) as refused:
+        essc.verify_online(session, shown_code)
+    assert refused.value.reason.value == "card-not-active"
+
+    page.reload()
+    expect(page.locator("#my-qr")).to_contain_text("suspended")
+
+
+def test_a_clerk_finds_a_resident_and_unmasks_with_a_reason_the_auditor_sees_it(
+    page: Page, site: Site
+) -> None:
+    resident = site.report.accounts[1]
+    sign_in_as(page, site, "clerk-demo")
+    expect(page).to_have_url(f"{site.base_url}/console")
+    page.get_by_label("姓名或身份证号").fill(resident.name)
+    page.get_by_role("button", name="查找 Search").click()
+    page.get_by_role("link", name=resident.name).first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(resident.id_masked)
+
+    page.get_by_label("事由 Reason").fill("窗口业务核验 counter check")
+    page.get_by_role("button", name="查看 Show").click()
+    clear = page.get_by_test_id("clear")
+    expect(clear).to_contain_text(resident.id_masked[:6])
+    expect(clear).not_to_contain_text("*")
+
+    page.get_by_role("button", name="退出 Sign out").click()
+    sign_in_as(page, site, "auditor-demo")
+    page.goto(f"{site.base_url}/console/audit?actor=clerk-demo")
+    expect(page.locator("tbody")).to_contain_text("窗口业务核验 counter check")
+
+
+def test_a_refused_card_action_explains_itself(page: Page, site: Site) -> None:
+    resident = site.report.accounts[2]
+    sign_in_as(page, site, "clerk-demo-2")
+    page.goto(f"{site.base_url}/console/residents/{resident.resident_id}")
+    cards = page.locator("#cards")
+    expect(cards).to_contain_text(resident.card_no)
+    cards.get_by_role("button", name="临时挂失 Report lost").first.click()
+    expect(cards.get_by_role("status")).to_contain_text(resident.card_no)
+    cards.get_by_role("button", name="解挂 Restore").first.click()
+    expect(cards.locator(".state").first).to_contain_text("正常")
+
+
+def test_the_home_page_shows_the_city(page: Page, site: Site) -> None:
+    page.goto(site.base_url)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("青岛")
+    expect(page.locator("[data-state=active] .figure")).not_to_have_text("0")
