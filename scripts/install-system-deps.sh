@@ -12,6 +12,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+command -v npm >/dev/null 2>&1 || need+=(npm)  # axe-core for the accessibility checks
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -12,6 +12,11 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
   | { grep -v "^WARNING: Location" || true; }
 
+# axe-core for the accessibility checks of the web pages (tests/e2e/web), from the npm registry.
+if [ ! -f .cache/node/node_modules/axe-core/axe.min.js ]; then
+  npm install --prefix .cache/node --no-audit --no-fund --silent axe-core@4.14
+fi
+
 echo "== ruff"; .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 echo "== mypy"; .venv/bin/mypy

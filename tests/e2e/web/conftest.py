@@ -89,3 +89,28 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     opened.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+AXE = Path(__file__).resolve().parents[3] / ".cache" / "node" / "node_modules" / "axe-core"
+
+
+def axe_violations(page: object, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """axe-core's violations of the given impacts on the page as it is now, one line each."""
+    import os
+
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    script = AXE / "axe.min.js"
+    if not script.is_file():
+        message = f"axe-core is not installed at {AXE} (scripts/test.sh installs it with npm)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    page.add_script_tag(path=str(script))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]

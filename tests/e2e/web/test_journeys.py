@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.web.conftest import Site
+from tests.e2e.web.conftest import Site, axe_violations
 from yikatong.essc import service as essc
 from yikatong.essc.tokens import TokenRejected
 
@@ -85,3 +85,26 @@ def test_the_home_page_shows_the_city(page: Page, site: Site) -> None:
     page.goto(site.base_url)
     expect(page.get_by_role("heading", level=1)).to_contain_text("青岛")
     expect(page.locator("[data-state=active] .figure")).not_to_have_text("0")
+
+
+@pytest.mark.parametrize(
+    ("account", "path"),
+    [
+        (None, "/"),
+        (None, "/login"),
+        ("resident", "/me"),
+        ("clerk-demo", "/console"),
+        ("clerk-demo", "/console/residents/1"),
+        ("auditor-demo", "/console/audit"),
+    ],
+)
+def test_pages_have_no_serious_accessibility_violations(
+    page: Page, site: Site, account: str | None, path: str
+) -> None:
+    if account is not None:
+        sign_in_as(
+            page, site, site.report.accounts[3].app_account_id if account == "resident" else account
+        )
+    page.goto(site.base_url + path)
+    page.wait_for_load_state("networkidle")
+    assert axe_violations(page) == []
