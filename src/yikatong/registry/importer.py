@@ -185,7 +185,10 @@ class _Importer:
             try:
                 with session.begin_nested():
                     if fresh:
-                        session.execute(insert(Resident), fresh)
+                        # render_nulls keeps rows with and without a phone in one statement.
+                        session.execute(
+                            insert(Resident).execution_options(render_nulls=True), fresh
+                        )
             except IntegrityError:
                 # Someone enrolled one of these people meanwhile: fall back to row by row.
                 fresh = self._insert_one_by_one(session, batch, existing)

@@ -11,11 +11,12 @@ import gmssl_pyx
 import pytest
 
 from tests.support.tools import need
+from yikatong.crypto import _openssl as openssl_backend
 from yikatong.crypto import sm2
 
 
 @pytest.fixture(autouse=True)
-def _openssl() -> None:
+def _openssl_cli() -> None:
     need("openssl", "openssl")
 
 
@@ -158,3 +159,28 @@ def test_sign_then_verify_round_trips_and_tampering_fails() -> None:
 def test_a_signature_with_r_or_s_zero_is_refused_not_raised() -> None:
     _, public = sm2.generate_keypair()
     assert not sm2.verify(public, MESSAGE, bytes(64))
+
+
+def test_openssl_and_gmssl_verify_each_others_signatures() -> None:
+    # The node signs with GmSSL and verifies with the system's OpenSSL (libcrypto 3): both must
+    # agree on every signature, and OpenSSL must be there (Debian's libssl3 always is).
+    assert openssl_backend.available()
+    private, public = sm2.generate_keypair()
+    for message in (b"", b"YK1", bytes(range(256)) * 3):
+        signature = sm2.sign(private, public, message)
+        der = sm2.raw_to_der(signature)
+        assert openssl_backend.verify(public, message, der, sm2.DEFAULT_ID)
+        assert gmssl_pyx.sm2_verify(public, message, der, signer_id=sm2.DEFAULT_ID)
+        gmssl_der = bytes(gmssl_pyx.sm2_sign(private, public, message, signer_id=sm2.DEFAULT_ID))
+        assert openssl_backend.verify(public, message, gmssl_der, sm2.DEFAULT_ID)
+        assert not openssl_backend.verify(public, message + b"!", der, sm2.DEFAULT_ID)
+        assert not openssl_backend.verify(public, message, der, b"another-signer")
+
+
+def test_z_is_the_gbt_32918_identity_digest() -> None:
+    # Signing SM3(Z ‖ M) with the cached Z gives signatures that GmSSL's own Z derivation accepts.
+    private, public = sm2.generate_keypair()
+    signature = sm2.sign(private, public, b"message", b"ALICE123@YAHOO.COM")
+    assert gmssl_pyx.sm2_verify(
+        public, b"message", sm2.raw_to_der(signature), signer_id=b"ALICE123@YAHOO.COM"
+    )
