@@ -14,6 +14,7 @@ from yikatong.core.settings import Settings
 from yikatong.medical import service
 from yikatong.medical.policy import Category, MedicalPolicy, OffsiteCase, check_policy_file
 from yikatong.medical.rules import continuous_reward, contribution_due, fiscal_subsidy
+from yikatong.node import open_from_environment
 
 app = typer.Typer(
     help="Resident medical insurance (城乡居民医保): policies and settlement what-ifs.",
@@ -186,3 +187,76 @@ def _non_negative(text: str, field: str) -> Fen:
     if amount < 0:
         raise InvalidInput(f"{field} cannot be negative", field=field)
     return amount
+
+
+institution_app = typer.Typer(
+    help="Institution registry (定点医疗机构): level, designated, direct settlement.",
+    no_args_is_help=True,
+)
+app.add_typer(institution_app, name="institution")
+
+
+@institution_app.command("add")
+def institution_add(
+    code: str = typer.Argument(..., help="Institution code, e.g. QD-H3"),
+    name: str = typer.Option(..., help="Institution name"),
+    level: int = typer.Option(..., help="Level 1, 2 or 3"),
+    designated: bool = typer.Option(True, "--designated/--not-designated"),
+    province_direct: bool = typer.Option(
+        False, "--province-direct/--no-province-direct", help="Province-wide direct settlement"
+    ),
+    city_code: str | None = typer.Option(None, help="6-digit city code; default: this node's"),
+) -> None:
+    """Register a medical institution."""
+    node = open_from_environment()
+    with node.transaction() as session:
+        row = service.register_institution(
+            session, code=code, name=name, level=level, designated=designated,
+            province_direct=province_direct, city_code=city_code,
+        )  # fmt: skip
+        typer.echo(
+            f"registered {row.code} {row.name}: level {row.level}, "
+            f"{'designated' if row.designated else 'not designated'}, "
+            f"{'province-wide direct settlement' if row.province_direct else 'local only'}"
+        )
+
+
+@institution_app.command("list")
+def institution_list() -> None:
+    """Every registered institution."""
+    node = open_from_environment()
+    table = Table(title="medical institutions 医疗机构")
+    for column in ("code", "name", "level", "designated", "direct", "city"):
+        table.add_column(column)
+    with node.transaction() as session:
+        for row in service.list_institutions(session):
+            table.add_row(
+                row.code, row.name, str(row.level), "yes" if row.designated else "no",
+                "yes" if row.province_direct else "no", row.city_code,
+            )  # fmt: skip
+    Console(width=200).print(table)
+
+
+@app.command("enrolment")
+def enrolment_show(
+    resident_id: int = typer.Argument(..., min=1, help="Resident id"),
+) -> None:
+    """A resident's enrolments, payments and why cover starts when it does."""
+    node = open_from_environment()
+    with node.transaction() as session:
+        enrolments = service.enrolments_of(session, resident_id)
+        payments = service.contributions_of(session, resident_id)
+        if not enrolments:
+            typer.echo(f"resident {resident_id} has no enrolment")
+        for row in enrolments:
+            typer.echo(
+                f"{row.year} {row.category}: due {format_yuan(row.amount_due)}, "
+                f"{'paid' if row.paid else 'unpaid'}, covered from {row.covered_from or '-'}"
+            )
+            for line in row.explanation:
+                typer.echo(f"  - {line}")
+        for payment in payments:
+            typer.echo(
+                f"payment {payment.id}: {payment.year} {format_yuan(payment.amount)} by "
+                f"{payment.channel.value} on {payment.paid_on} ({payment.status.value})"
+            )

@@ -248,6 +248,8 @@ class Offsite(_Strict):
     filed_temporary_reduction_bp: BasisPoints
     referral_or_emergency_reduction_bp: BasisPoints
     unfiled_other_reduction_bp: BasisPoints
+    # a temporary work/study filing (临时外出工作/学习备案) is valid at least this long
+    temporary_min_months: Annotated[StrictInt, Field(ge=1, le=120)]
 
     def reduction_bp(self, case: OffsiteCase | None) -> int:
         if case is None:
@@ -397,3 +399,15 @@ def load_medical_policy(city: str, year: int, *, allow_illustrative: bool) -> Me
             "fix its city/year fields"
         )
     return policy
+
+
+def city_name_for_code(city_code: str) -> str | None:
+    """The packaged policy city (``qingdao``) whose files declare ``city_code`` (``370200``)."""
+    for city, year in available_policies():
+        data = _read_yaml(packaged_policy_path(city, f"{year}.yaml"))
+        declared = data.get("city_code")
+        if isinstance(declared, dict):
+            declared = declared.get("value")
+        if str(declared) == city_code:
+            return city
+    return None
