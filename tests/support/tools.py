@@ -1,13 +1,11 @@
 """System tools some tests drive (zbarimg, openssl, pdftoppm …).
 
-``scripts/install-system-deps.sh`` installs them. A developer without one sees the test skipped
-with the package to install; under ``CI=true`` a missing tool fails the test instead, so CI can
-never go green by skipping.
+``scripts/install-system-deps.sh`` installs them. A missing tool fails the test with the package
+to install: a run can never go green by skipping.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
@@ -21,6 +19,4 @@ def need(tool: str, package: str) -> str:
     message = (
         f"{tool} is not installed (Debian package {package}; see scripts/install-system-deps.sh)"
     )
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    pytest.fail(message)
