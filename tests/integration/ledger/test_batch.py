@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.integration.ledger._books import Books, counters, request
+from tests.integration.ledger._books import Books, counters, open_books, request
+from yikatong.core.errors import Conflict
 from yikatong.ledger import service
+from yikatong.ledger.models import Transfer
 from yikatong.ledger.service import BatchStatus
+from yikatong.node import Node
 
 
 def test_a_batch_posts_good_requests_and_rejects_bad_ones(session: Session, books: Books) -> None:
@@ -94,3 +100,42 @@ def test_thousands_in_one_batch(session: Session, books: Books) -> None:
     assert sum(o.status is BatchStatus.POSTED for o in outcomes) == n
     assert len({o.transfer_id for o in outcomes}) == n
     assert service.balance(session, books.card.id) == n
+
+
+def test_a_key_taken_concurrently_for_other_accounts_posts_nothing_twice(node: Node) -> None:
+    """Two batches, different accounts, the same key: the second sees a conflict, never a twin."""
+    with node.transaction() as session:
+        first_books = open_books(session, "a-")
+        second_books = open_books(session, "b-")
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with node.transaction() as session:
+                (result,) = service.post_batch(
+                    session, [request("shared", second_books.bank, second_books.card, 5)]
+                )
+                outcome.append(result)
+        except Conflict as error:
+            outcome.append(error)
+
+    with node.transaction() as session:
+        (posted,) = service.post_batch(
+            session, [request("shared", first_books.bank, first_books.card, 5)]
+        )
+        assert posted.status is BatchStatus.POSTED
+        worker = threading.Thread(target=second)
+        worker.start()
+        worker.join(0.5)  # it waits for this transaction (key index or write lock)
+    worker.join(30)
+    (result,) = outcome
+    # PostgreSQL refuses the whole second batch; SQLite (one writer) rejects the request.
+    if isinstance(result, Conflict):
+        assert "collides" in str(result)
+    else:
+        assert isinstance(result, service.BatchOutcome)
+        assert (result.status, result.error) == (BatchStatus.REJECTED, "conflict")
+    with node.transaction() as session:
+        assert session.scalar(select(func.count()).where(Transfer.idempotency_key == "shared")) == 1
+        assert service.balance(session, second_books.card.id) == 0
+        assert service.verify(session) == []
