@@ -11,6 +11,8 @@ command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
+# poppler's CJK character collections: certificates use the non-embedded STSong-Light CID font
+dpkg -s poppler-data >/dev/null 2>&1 || need+=(poppler-data)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v npm >/dev/null 2>&1 || need+=(npm)  # axe-core for the accessibility checks
 

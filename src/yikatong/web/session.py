@@ -27,6 +27,7 @@ DEMO_STAFF = {
     "clerk-demo-2": ["clerk"],
     "auditor-demo": ["auditor"],
     "admin-demo": ["admin"],
+    "kiosk-demo-01": ["terminal"],
 }
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +50,9 @@ def to_login(request: Request) -> RedirectResponse:
 
 
 def _home_of(principal: Principal) -> str:
-    return "/console" if principal.is_staff else "/me"
+    if principal.is_staff:
+        return "/console"
+    return "/kiosk" if principal.has("terminal") else "/me"
 
 
 def _signed_in_response(node: Node, token: str, next_path: str | None) -> Response:

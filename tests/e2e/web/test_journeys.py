@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.web.conftest import Site, axe_violations
+from tests.support.tools import need
+from yikatong.documents import service as documents
 from yikatong.essc import service as essc
 from yikatong.essc.tokens import TokenRejected
 
@@ -96,6 +100,7 @@ def test_the_home_page_shows_the_city(page: Page, site: Site) -> None:
         ("clerk-demo", "/console"),
         ("clerk-demo", "/console/residents/1"),
         ("auditor-demo", "/console/audit"),
+        ("kiosk-demo-01", "/kiosk"),
     ],
 )
 def test_pages_have_no_serious_accessibility_violations(
@@ -108,3 +113,43 @@ def test_pages_have_no_serious_accessibility_violations(
     page.goto(site.base_url + path)
     page.wait_for_load_state("networkidle")
     assert axe_violations(page) == []
+
+
+def test_a_kiosk_identifies_by_the_scanned_code_and_prints_a_certificate_whose_qr_verifies(
+    page: Page, site: Site, tmp_path: Path
+) -> None:
+    pdftoppm, zbarimg = need("pdftoppm", "poppler-utils"), need("zbarimg", "zbar-tools")
+    resident = site.report.accounts[4]
+    with site.node.transaction() as session:
+        code = essc.issue_qr(session, resident.resident_id, "L1").text
+    sign_in_as(page, site, "kiosk-demo-01")
+    expect(page).to_have_url(f"{site.base_url}/kiosk")
+    # A USB scanner is a keyboard: it types the code into the focused field and presses Enter.
+    page.get_by_label("二维码内容").press_sequentially(code)
+    page.get_by_label("二维码内容").press("Enter")
+    expect(page.locator("#who")).to_contain_text(resident.id_masked)
+
+    with page.expect_popup() as popup:
+        page.get_by_role("button", name="打印参保证明 Proof of insurance").click()
+    popup.value.wait_for_load_state()
+    assert popup.value.url.endswith("/kiosk/print/proof")
+    # The printer's copy, fetched the same way (the popup shows it in Chromium's PDF viewer).
+    ticket = page.locator("input[name=ticket]").first.get_attribute("value")
+    pdf = page.request.post(f"{site.base_url}/kiosk/print/proof", form={"ticket": str(ticket)})
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    path = tmp_path / "proof.pdf"
+    path.write_bytes(pdf.body())
+    subprocess.run([pdftoppm, "-png", "-r", "150", "-f", "1", "-l", "1", str(path),
+                    str(tmp_path / "page")], check=True)  # fmt: skip
+    image = next(tmp_path.glob("page*.png"))
+    scanned = subprocess.run(
+        [zbarimg, "--raw", "-q", str(image)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with site.node.transaction() as session:
+        verdict = documents.verify_qr_text(session, scanned)
+        assert verdict.registered
+        assert documents.verify_pdf(session, path.read_bytes()).claims == verdict.claims
+
+    page.get_by_label("二维码内容").fill(code)
+    page.get_by_label("二维码内容").press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("already used")
