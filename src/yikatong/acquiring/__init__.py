@@ -1,0 +1,1 @@
+"""Acquiring (收单): merchants, terminals, taps, clearing."""

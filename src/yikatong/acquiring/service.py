@@ -1,0 +1,1313 @@
+"""Acquiring (收单): merchants, terminals, online authorisation, offline uploads, clearing.
+
+Money flow (all ledger transfers, each with an idempotency key)::
+
+    tap         card purse ──────────▶ merchant:<code>:acq      key tap:<terminal>:<seq>
+    reversal    merchant:<code>:acq ─▶ card purse               key tap-reversal:<tap id>
+    clearing    merchant:<code>:acq ─▶ merchant:<code>:settle   key clearing:<code>:<date>
+
+Bus and metro taps debit the card's transport purse (交通账户); other merchants debit the card's
+financial account (金融账户, bank "闪付"). The price of a tap is not decided here: callers pass a
+``Pricer`` (transit passes its fare policy, a shop passes the amount it keyed in).
+
+Terminal requests are signed by the terminal's own key (Ed25519 or SM2) over the request body,
+the time and a strictly increasing request sequence; see ``signing_message``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from yikatong.acquiring.models import (
+    TRANSIT_KINDS,
+    ClearingRun,
+    Merchant,
+    MerchantKind,
+    Tap,
+    TapChannel,
+    TapStatus,
+    Terminal,
+    TerminalState,
+    UploadBatch,
+)
+from yikatong.cards import service as cards_service
+from yikatong.core import clock
+from yikatong.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from yikatong.crypto import ed25519, sm2
+from yikatong.crypto.sm3 import sm3
+from yikatong.essc import service as essc_service
+from yikatong.essc.tokens import Level, TokenRejected
+from yikatong.ledger import service as ledger
+
+__all__ = [
+    "MAX_BATCH",
+    "REQUEST_SKEW",
+    "TRANSIT_KINDS",
+    "CardIdentity",
+    "ClearingRun",
+    "Merchant",
+    "MerchantKind",
+    "OfflineTap",
+    "Priced",
+    "Pricer",
+    "ReconciliationRow",
+    "RideRow",
+    "Tap",
+    "TapChannel",
+    "TapStatus",
+    "Terminal",
+    "UploadResult",
+    "authenticate_terminal",
+    "authorise",
+    "card_account",
+    "card_debts",
+    "clearing_csv",
+    "collect_debts",
+    "decline",
+    "get_merchant",
+    "get_tap",
+    "get_terminal",
+    "ingest_offline",
+    "list_clearing_runs",
+    "list_merchants",
+    "list_terminals",
+    "local_date",
+    "merchant_of",
+    "reconcile",
+    "register_merchant",
+    "register_terminal",
+    "retire_terminal",
+    "reverse_tap",
+    "rides_of_card",
+    "rides_of_cards",
+    "run_clearing",
+    "sign_request",
+    "signing_message",
+    "taps_of_resident",
+]
+
+# A signed request must be made within this window of the server's clock: a protocol constant of
+# the terminal interface (like a TLS handshake timeout), not a city's policy number.
+REQUEST_SKEW = dt.timedelta(minutes=5)
+# Offline taps older than this are refused at upload: terminals must upload at least weekly.
+OFFLINE_MAX_AGE = dt.timedelta(days=30)
+MAX_BATCH = 50_000
+_CODE = re.compile(r"[a-z0-9][a-z0-9-]{1,31}")
+_TERMINAL_NO = re.compile(r"[A-Z0-9][A-Z0-9-]{3,31}")
+_ALGORITHMS = ("Ed25519", "SM2")
+_LOCAL = dt.timezone(dt.timedelta(hours=8))
+_COMMITTED = (TapStatus.APPROVED, TapStatus.REVERSED)
+Purse = Literal["fin", "transport"]
+
+
+def local_date(at: dt.datetime) -> dt.date:
+    """The business date of an instant: the calendar date in China (UTC+8)."""
+    return at.astimezone(_LOCAL).date()
+
+
+# --------------------------------------------------------------------------- merchants
+
+
+def register_merchant(session: Session, *, code: str, name: str, kind: MerchantKind) -> Merchant:
+    """Register a merchant/operator and open its two ledger accounts."""
+    code = code.strip()
+    if not _CODE.fullmatch(code):
+        raise InvalidInput(
+            "a merchant code is 2–32 lower-case letters, digits or '-', e.g. qd-bus", field="code"
+        )
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("give the merchant's name (1–200 characters)", field="name")
+    if session.scalar(select(Merchant.id).where(Merchant.code == code)) is not None:
+        raise Conflict(f"merchant {code} already exists; choose another code", code=code)
+    acquired = ledger.open_account(
+        session,
+        code=f"merchant:{code}:acq",
+        kind=ledger.AccountKind.CLEARING,
+        name=f"{name} — taps not yet cleared",
+        owner_type="merchant",
+        owner_id=code,
+        # A reversal after clearing nets against the next clearing, so this may dip below zero.
+        debits_must_not_exceed_credits=False,
+    )
+    settlement = ledger.open_account(
+        session,
+        code=f"merchant:{code}:settle",
+        kind=ledger.AccountKind.MERCHANT_SETTLEMENT,
+        name=f"{name} — cleared, owed to the merchant",
+        owner_type="merchant",
+        owner_id=code,
+    )
+    merchant = Merchant(
+        code=code,
+        name=name,
+        kind=kind,
+        acquired_account_id=acquired.id,
+        settlement_account_id=settlement.id,
+        created_at=clock.now(),
+    )
+    session.add(merchant)
+    session.flush()
+    return merchant
+
+
+def get_merchant(session: Session, code: str) -> Merchant:
+    merchant = session.scalar(select(Merchant).where(Merchant.code == code))
+    if merchant is None:
+        raise NotFound(f"no merchant {code!r}; list them with `ykt terminal merchants`")
+    return merchant
+
+
+def list_merchants(session: Session) -> list[Merchant]:
+    return list(session.scalars(select(Merchant).order_by(Merchant.id)))
+
+
+# --------------------------------------------------------------------------- terminals
+
+
+def register_terminal(
+    session: Session,
+    *,
+    terminal_no: str,
+    merchant_code: str,
+    algorithm: str = "Ed25519",
+    public_key: bytes | None = None,
+    line: str | None = None,
+) -> tuple[Terminal, bytes | None]:
+    """Register a terminal; without ``public_key`` a key pair is made and the private key is
+    returned once (never stored here — load it into the device)."""
+    terminal_no = terminal_no.strip().upper()
+    if not _TERMINAL_NO.fullmatch(terminal_no):
+        raise InvalidInput(
+            "a terminal number is 4–32 upper-case letters, digits or '-', e.g. BUS-0001",
+            field="terminal_no",
+        )
+    if algorithm not in _ALGORITHMS:
+        raise InvalidInput("algorithm must be Ed25519 or SM2", field="algorithm")
+    if line is not None and not 1 <= len(line.strip()) <= 32:
+        raise InvalidInput("a line is 1–32 characters", field="line")
+    merchant = get_merchant(session, merchant_code)
+    private: bytes | None = None
+    if public_key is None:
+        if algorithm == "SM2":
+            private, public_key = sm2.generate_keypair()
+            private = private + public_key  # SM2 signing needs both halves
+        else:
+            private, public_key = ed25519.generate_keypair()
+    expected = ed25519.PUBLIC_KEY_BYTES if algorithm == "Ed25519" else sm2.PUBLIC_KEY_BYTES
+    if len(public_key) != expected:
+        raise InvalidInput(
+            f"an {algorithm} public key is {expected} bytes (hex {expected * 2} characters)",
+            field="public_key",
+        )
+    if session.scalar(select(Terminal.id).where(Terminal.terminal_no == terminal_no)) is not None:
+        raise Conflict(f"terminal {terminal_no} is already registered", terminal_no=terminal_no)
+    terminal = Terminal(
+        terminal_no=terminal_no,
+        merchant_id=merchant.id,
+        line=line.strip() if line else None,
+        algorithm=algorithm,
+        public_key=public_key,
+        state=TerminalState.ACTIVE,
+        last_request_seq=0,
+        registered_at=clock.now(),
+    )
+    session.add(terminal)
+    session.flush()
+    return terminal, private
+
+
+def get_terminal(session: Session, terminal_no: str) -> Terminal:
+    terminal = session.scalar(
+        select(Terminal).where(Terminal.terminal_no == terminal_no.strip().upper())
+    )
+    if terminal is None:
+        raise NotFound(f"no terminal {terminal_no!r}; list them with `ykt terminal list`")
+    return terminal
+
+
+def list_terminals(session: Session, *, merchant_code: str | None = None) -> list[Terminal]:
+    query = select(Terminal).order_by(Terminal.id)
+    if merchant_code is not None:
+        query = query.where(Terminal.merchant_id == get_merchant(session, merchant_code).id)
+    return list(session.scalars(query))
+
+
+def retire_terminal(session: Session, terminal_no: str) -> Terminal:
+    """Take a terminal out of service: its signature is refused from now on."""
+    terminal = get_terminal(session, terminal_no)
+    terminal.state = TerminalState.RETIRED
+    session.flush()
+    return terminal
+
+
+def merchant_of(session: Session, terminal: Terminal) -> Merchant:
+    merchant = session.get(Merchant, terminal.merchant_id)
+    assert merchant is not None  # foreign key
+    return merchant
+
+
+def signing_message(
+    *, terminal_no: str, timestamp: int, seq: int, method: str, path: str, body: bytes
+) -> bytes:
+    """What a terminal signs: its number, the time (Unix seconds), its request sequence, the
+    method, the path and the SM3 digest of the exact body bytes."""
+    return b"\n".join(
+        (
+            b"YKT-TERMINAL-1",
+            terminal_no.encode(),
+            str(timestamp).encode(),
+            str(seq).encode(),
+            method.upper().encode(),
+            path.encode(),
+            sm3(body).hex().encode(),
+        )
+    )
+
+
+def sign_request(
+    private_key: bytes,
+    algorithm: str,
+    *,
+    terminal_no: str,
+    timestamp: int,
+    seq: int,
+    method: str,
+    path: str,
+    body: bytes,
+) -> str:
+    """The terminal side of ``authenticate_terminal`` (devices, tests, the demo): hex signature."""
+    message = signing_message(
+        terminal_no=terminal_no, timestamp=timestamp, seq=seq, method=method, path=path, body=body
+    )
+    if algorithm == "SM2":
+        private, public = private_key[: sm2.PRIVATE_KEY_BYTES], private_key[sm2.PRIVATE_KEY_BYTES :]
+        return sm2.sign(private, public, message).hex()
+    return ed25519.sign(private_key, message).hex()
+
+
+def authenticate_terminal(
+    session: Session,
+    *,
+    terminal_no: str | None,
+    timestamp: str | None,
+    seq: str | None,
+    signature: str | None,
+    method: str,
+    path: str,
+    body: bytes,
+) -> Terminal:
+    """Check a terminal's signed request and consume its sequence number (no replay).
+
+    Raises Unauthorized naming what is wrong; nothing else is changed when it raises.
+    """
+    if not terminal_no or not timestamp or not seq or not signature:
+        raise Unauthorized(
+            "terminal requests carry X-Terminal, X-Timestamp, X-Sequence and X-Signature headers"
+        )
+    try:
+        ts, sequence, sig = int(timestamp), int(seq), bytes.fromhex(signature)
+    except ValueError:
+        raise Unauthorized("X-Timestamp and X-Sequence are integers, X-Signature is hex") from None
+    terminal = session.scalar(
+        select(Terminal).where(Terminal.terminal_no == terminal_no.strip().upper())
+    )
+    if terminal is None or terminal.state is not TerminalState.ACTIVE:
+        raise Unauthorized(f"terminal {terminal_no} is not registered or has been retired")
+    now = clock.now()
+    if abs(now.timestamp() - ts) > REQUEST_SKEW.total_seconds():
+        raise Unauthorized(
+            f"the request time {ts} is more than {int(REQUEST_SKEW.total_seconds())} s from the "
+            f"server's ({int(now.timestamp())}); set the terminal's clock"
+        )
+    message = signing_message(
+        terminal_no=terminal.terminal_no,
+        timestamp=ts,
+        seq=sequence,
+        method=method,
+        path=path,
+        body=body,
+    )
+    if terminal.algorithm == "SM2":
+        valid = sm2.verify(terminal.public_key, message, sig)
+    else:
+        valid = ed25519.verify(terminal.public_key, message, sig)
+    if not valid:
+        raise Unauthorized(f"the signature of terminal {terminal.terminal_no} does not verify")
+    # Conditional update: of two requests with the same sequence only one can win.
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Terminal)
+            .where(Terminal.id == terminal.id, Terminal.last_request_seq < sequence)
+            .values(last_request_seq=sequence)
+        ),
+    )
+    if result.rowcount != 1:
+        raise Unauthorized(
+            f"request sequence {sequence} was already used by terminal {terminal.terminal_no}; "
+            "send a larger one",
+            last_sequence=terminal.last_request_seq,
+        )
+    session.refresh(terminal)
+    return terminal
+
+
+# --------------------------------------------------------------------------- cards
+
+
+@dataclass(frozen=True, slots=True)
+class CardIdentity:
+    card_no: str
+    card_ref: str
+    resident_id: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """The amount to charge (fen, ≥ 0) and how it was arrived at (stored with the tap)."""
+
+    amount: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# Given the card, the time of the tap and the tap's own details, the amount to charge.
+Pricer = Callable[[Session, CardIdentity, dt.datetime, dict[str, Any]], Priced]
+
+
+class _Decline(Exception):
+    def __init__(self, reason: str, identity: CardIdentity | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.identity = identity
+
+
+def card_account(session: Session, card_no: str, purse: Purse) -> int:
+    """Ledger account id of a card's financial (``fin``) or transport purse, opened on first use."""
+    kind = (
+        ledger.AccountKind.CARD_TRANSPORT
+        if purse == "transport"
+        else ledger.AccountKind.CARD_FINANCIAL
+    )
+    account = ledger.open_account(
+        session,
+        code=f"card:{card_no}:{purse}",
+        kind=kind,
+        name=f"card {card_no} {'transport purse' if purse == 'transport' else 'financial account'}",
+        owner_type="card",
+        owner_id=card_no,
+        exist_ok=True,
+    )
+    return account.id
+
+
+def _identity_of_card(session: Session, card_no: str) -> CardIdentity:
+    try:
+        card = cards_service.get_card(session, card_no)
+    except (NotFound, InvalidInput):
+        raise _Decline("unknown-card") from None
+    identity = CardIdentity(card.card_no, card.card_ref, card.resident_id, str(card.state))
+    if card.state != "active":
+        raise _Decline(f"card-{card.state}", identity)
+    return identity
+
+
+def _identity_of_code(session: Session, text: str) -> CardIdentity:
+    try:
+        verdict = essc_service.verify_online(session, text)
+    except TokenRejected as rejected:
+        raise _Decline(f"qr-{rejected.reason.value}") from None
+    card = cards_service.get_card_by_ref(session, verdict.claims.card_ref)
+    identity = CardIdentity(card.card_no, card.card_ref, card.resident_id, str(card.state))
+    if verdict.claims.level is not Level.L2:
+        raise _Decline("qr-not-payment", identity)  # an L1 code proves identity, it cannot pay
+    return identity
+
+
+# --------------------------------------------------------------------------- authorisation
+
+
+def _purse_of(merchant: Merchant) -> Purse:
+    return "transport" if merchant.kind in TRANSIT_KINDS else "fin"
+
+
+def _existing_tap(session: Session, terminal: Terminal, seq: int) -> Tap | None:
+    return session.scalar(
+        select(Tap).where(Tap.terminal_id == terminal.id, Tap.terminal_seq == seq)
+    )
+
+
+def _lock_terminal(session: Session, terminal: Terminal) -> None:
+    """One request of a terminal at a time: a retried tap waits for the first to commit and then
+    finds it, instead of racing it to the unique (terminal, sequence) index."""
+    session.execute(select(Terminal.id).where(Terminal.id == terminal.id).with_for_update())
+
+
+def _check_seq(seq: int, field_name: str = "terminal_seq") -> None:
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**62:
+        raise InvalidInput("the terminal sequence is a positive integer", field=field_name)
+
+
+def authorise(
+    session: Session,
+    terminal: Terminal,
+    *,
+    terminal_seq: int,
+    card_no: str | None = None,
+    qr: str | None = None,
+    details: dict[str, Any] | None = None,
+    price: Pricer,
+) -> Tap:
+    """Online authorisation (联机授权) of a card tap or an e-SSC L2 code scan.
+
+    Answers the recorded tap: ``approved`` (charged) or ``declined`` with a reason code
+    (``unknown-card``, ``card-suspended``…, ``qr-expired``…, ``insufficient-funds``, or a
+    pricing rule's reason). A retry with the same terminal sequence answers the first outcome.
+    """
+    _check_seq(terminal_seq)
+    if (card_no is None) == (qr is None):
+        raise InvalidInput("present either a card number or a QR code, not both", field="card_no")
+    _lock_terminal(session, terminal)
+    existing = _existing_tap(session, terminal, terminal_seq)
+    if existing is not None:
+        if card_no is not None and existing.card_no not in (None, card_no.strip().upper()):
+            raise Conflict(
+                f"terminal sequence {terminal_seq} was already used for another card",
+                tap_id=existing.id,
+            )
+        return existing
+    merchant = merchant_of(session, terminal)
+    now = clock.now()
+    tap_details = dict(details or {})
+    identity: CardIdentity | None = None
+    try:
+        identity = (
+            _identity_of_card(session, card_no)
+            if card_no is not None
+            else _identity_of_code(session, cast(str, qr))
+        )
+        priced = price(session, identity, now, tap_details)
+    except _Decline as decline:
+        return _record(
+            session,
+            terminal,
+            merchant,
+            terminal_seq,
+            decline.identity or identity,
+            now,
+            Priced(0, tap_details),
+            TapStatus.DECLINED,
+            decline.reason,
+            TapChannel.ONLINE,
+        )
+    tap_details.update(priced.details)
+    priced = Priced(priced.amount, tap_details)
+    if priced.amount == 0:
+        return _record(
+            session,
+            terminal,
+            merchant,
+            terminal_seq,
+            identity,
+            now,
+            priced,
+            TapStatus.APPROVED,
+            "ok",
+            TapChannel.ONLINE,
+        )
+    try:
+        transfer = _charge(session, terminal, merchant, terminal_seq, identity, priced.amount, now)
+    except ledger.InsufficientFunds:
+        return _record(
+            session,
+            terminal,
+            merchant,
+            terminal_seq,
+            identity,
+            now,
+            priced,
+            TapStatus.DECLINED,
+            "insufficient-funds",
+            TapChannel.ONLINE,
+        )
+    return _record(
+        session,
+        terminal,
+        merchant,
+        terminal_seq,
+        identity,
+        now,
+        priced,
+        TapStatus.APPROVED,
+        "ok",
+        TapChannel.ONLINE,
+        transfer_id=transfer,
+    )
+
+
+def _charge(
+    session: Session,
+    terminal: Terminal,
+    merchant: Merchant,
+    seq: int,
+    identity: CardIdentity,
+    amount: int,
+    at: dt.datetime,
+) -> int:
+    purse = card_account(session, identity.card_no, _purse_of(merchant))
+    transfer = ledger.post_transfer(
+        session,
+        ledger.TransferRequest(
+            idempotency_key=f"tap:{terminal.terminal_no}:{seq}",
+            debit_account_id=purse,
+            credit_account_id=merchant.acquired_account_id,
+            amount=amount,
+            metadata={"tap": f"{terminal.terminal_no}:{seq}", "at": at.isoformat()},
+        ),
+    )
+    return transfer.id
+
+
+def _record(
+    session: Session,
+    terminal: Terminal,
+    merchant: Merchant,
+    seq: int,
+    identity: CardIdentity | None,
+    at: dt.datetime,
+    priced: Priced,
+    status: TapStatus,
+    reason: str,
+    channel: TapChannel,
+    *,
+    transfer_id: int | None = None,
+    upload_id: int | None = None,
+) -> Tap:
+    tap = Tap(
+        terminal_id=terminal.id,
+        terminal_seq=seq,
+        merchant_id=merchant.id,
+        channel=channel,
+        card_no=identity.card_no if identity else None,
+        card_ref=identity.card_ref if identity else None,
+        resident_id=identity.resident_id if identity else None,
+        tapped_at=at,
+        business_date=local_date(at),
+        amount=priced.amount,
+        status=status,
+        reason=reason,
+        transfer_id=transfer_id,
+        upload_id=upload_id,
+        details=priced.details,
+        recorded_at=clock.now(),
+    )
+    session.add(tap)
+    session.flush()
+    return tap
+
+
+# --------------------------------------------------------------------------- offline uploads
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineTap:
+    """One tap a terminal accepted offline (脱机交易), as uploaded."""
+
+    terminal_seq: int
+    card_no: str
+    tapped_at: dt.datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    upload_id: int
+    received: int
+    approved: int
+    debts: int
+    duplicates: int
+    rejected: int
+    taps: list[Tap]  # the taps recorded by this upload, in processing order
+    duplicate_seqs: list[int]
+
+
+class _DenyHistory:
+    """When each card_ref was on the deny list (黑名单), replayed from the list's entries."""
+
+    def __init__(self, session: Session) -> None:
+        self._changes: dict[str, tuple[list[dt.datetime], list[str]]] = {}
+        since = 0
+        while True:
+            entries = cards_service.deny_list_since(session, since, limit=10_000)
+            for entry in entries:
+                times, actions = self._changes.setdefault(entry.card_ref, ([], []))
+                times.append(entry.at)
+                actions.append(entry.action)
+            if len(entries) < 10_000:
+                break
+            since = entries[-1].seq
+
+    def denied_at(self, card_ref: str, at: dt.datetime) -> bool:
+        changes = self._changes.get(card_ref)
+        if changes is None:
+            return False
+        index = bisect.bisect_right(changes[0], at)  # entries are in seq (= time) order
+        return index > 0 and changes[1][index - 1] == "add"
+
+
+def ingest_offline(
+    session: Session,
+    terminal: Terminal,
+    taps: Sequence[OfflineTap],
+    *,
+    price: Pricer,
+    return_taps: bool = True,
+) -> UploadResult:
+    """Take a batch of offline taps (脱机上传).
+
+    A tap already recorded for this terminal's sequence number is a duplicate and charged no
+    second time. A card that was on the deny list when it was tapped is declined after the fact:
+    the ride is recorded as a debt (欠费) of the card, priced as usual, not lost. A card without
+    the balance also leaves a debt. Taps are priced and charged in the order they happened, so
+    fares that depend on earlier rides (transfer discounts, caps) see them: the pricer is called
+    once per tap in time order and must remember what it priced (see transit's pricer).
+
+    Set-based: the charges go to the ledger's bulk path and the taps are inserted in bulk.
+    """
+    if not taps:
+        raise InvalidInput("an upload holds at least one tap", field="taps")
+    if len(taps) > MAX_BATCH:
+        raise InvalidInput(f"an upload holds at most {MAX_BATCH} taps; split it", field="taps")
+    now = clock.now()
+    for index, tap in enumerate(taps):
+        _check_seq(tap.terminal_seq, f"taps[{index}].terminal_seq")
+        if tap.tapped_at.tzinfo is None:
+            raise InvalidInput("give tap times with their offset", field=f"taps[{index}].tapped_at")
+        if tap.tapped_at > now + REQUEST_SKEW:
+            raise InvalidInput(
+                "a tap cannot happen after its upload; check the terminal's clock",
+                field=f"taps[{index}].tapped_at",
+            )
+        if now - tap.tapped_at > OFFLINE_MAX_AGE:
+            raise InvalidInput(
+                f"taps older than {OFFLINE_MAX_AGE.days} days are not accepted; "
+                "settle them with the operator",
+                field=f"taps[{index}].tapped_at",
+            )
+    merchant = merchant_of(session, terminal)
+    _lock_terminal(session, terminal)
+    upload = UploadBatch(
+        terminal_id=terminal.id,
+        uploaded_at=now,
+        received=len(taps),
+        approved=0,
+        debts=0,
+        duplicates=0,
+        rejected=0,
+    )
+    session.add(upload)
+    session.flush()
+    seqs = [t.terminal_seq for t in taps]
+    known: set[int] = set()
+    for start in range(0, len(seqs), 900):
+        known.update(
+            session.scalars(
+                select(Tap.terminal_seq).where(
+                    Tap.terminal_id == terminal.id, Tap.terminal_seq.in_(seqs[start : start + 900])
+                )
+            )
+        )
+    fresh: list[OfflineTap] = []
+    duplicates: list[int] = []
+    for tap in taps:
+        if tap.terminal_seq in known:
+            duplicates.append(tap.terminal_seq)
+        else:
+            known.add(tap.terminal_seq)
+            fresh.append(tap)
+    fresh.sort(key=lambda t: (t.tapped_at, t.terminal_seq))
+    deny = _DenyHistory(session)
+    cards: dict[str, CardIdentity | None] = {}
+    first_seen: dict[str, dt.datetime] = {}
+    for tap in fresh:
+        if _offline_identity(session, cards, tap.card_no) is not None:
+            first_seen.setdefault(tap.card_no, tap.tapped_at)
+    prepare = getattr(price, "prepare", None)
+    if prepare is not None:
+        # A pricer may read what it needs for all the batch's cards at once.
+        prepare(session, first_seen)
+    purses: dict[str, int] = {}
+    purse_kind = _purse_of(merchant)
+    rows: list[dict[str, Any]] = []
+    charges: list[ledger.TransferRequest] = []
+    charge_rows: list[int] = []
+    for tap in fresh:
+        tap_details = dict(tap.details)
+        identity = _offline_identity(session, cards, tap.card_no)
+        status, reason, amount = TapStatus.DECLINED, "unknown-card", 0
+        if identity is not None:
+            try:
+                priced = price(session, identity, tap.tapped_at, tap_details)
+            except _Decline as decline:
+                reason = decline.reason
+            else:
+                tap_details.update(priced.details)
+                amount = priced.amount
+                status, reason = TapStatus.APPROVED, "ok"
+                if deny.denied_at(identity.card_ref, tap.tapped_at):
+                    # Nothing is owed for a free ride by a denied card: a plain decline.
+                    status = TapStatus.DEBT if amount else TapStatus.DECLINED
+                    reason = "denied-at-tap"
+                elif amount > 0:
+                    if identity.card_no not in purses:
+                        purses[identity.card_no] = card_account(
+                            session, identity.card_no, purse_kind
+                        )
+                    charge_rows.append(len(rows))
+                    charges.append(
+                        ledger.TransferRequest(
+                            idempotency_key=f"tap:{terminal.terminal_no}:{tap.terminal_seq}",
+                            debit_account_id=purses[identity.card_no],
+                            credit_account_id=merchant.acquired_account_id,
+                            amount=amount,
+                            metadata={"tap": f"{terminal.terminal_no}:{tap.terminal_seq}"},
+                        )
+                    )
+        rows.append(
+            {
+                "terminal_id": terminal.id,
+                "terminal_seq": tap.terminal_seq,
+                "merchant_id": merchant.id,
+                "channel": TapChannel.OFFLINE,
+                "card_no": identity.card_no if identity else None,
+                "card_ref": identity.card_ref if identity else None,
+                "resident_id": identity.resident_id if identity else None,
+                "tapped_at": tap.tapped_at,
+                "business_date": local_date(tap.tapped_at),
+                "amount": amount,
+                "status": status,
+                "reason": reason,
+                "transfer_id": None,
+                "upload_id": upload.id,
+                "details": tap_details,
+                "recorded_at": now,
+            }
+        )
+    for row_index, outcome in zip(charge_rows, ledger.post_batch(session, charges), strict=True):
+        row = rows[row_index]
+        if outcome.status is ledger.BatchStatus.REJECTED:
+            if outcome.error != "insufficient-funds":
+                raise Conflict(
+                    f"tap {row['terminal_seq']} could not be charged: {outcome.reason}",
+                    terminal_seq=row["terminal_seq"],
+                )
+            row["status"], row["reason"] = TapStatus.DEBT, "insufficient-funds"
+        else:
+            row["transfer_id"] = outcome.transfer_id
+    table = cast(Any, Tap.__table__)
+    for start in range(0, len(rows), 900):
+        session.execute(insert(table), rows[start : start + 900])
+    upload.approved = sum(1 for r in rows if r["status"] is TapStatus.APPROVED)
+    upload.debts = sum(1 for r in rows if r["status"] is TapStatus.DEBT)
+    upload.rejected = sum(1 for r in rows if r["status"] is TapStatus.DECLINED)
+    upload.duplicates = len(duplicates)
+    session.flush()
+    recorded: list[Tap] = []
+    if return_taps:
+        order = {seq: i for i, seq in enumerate(r["terminal_seq"] for r in rows)}
+        recorded = sorted(
+            session.scalars(select(Tap).where(Tap.upload_id == upload.id)),
+            key=lambda t: order[t.terminal_seq],
+        )
+    return UploadResult(
+        upload_id=upload.id,
+        received=upload.received,
+        approved=upload.approved,
+        debts=upload.debts,
+        duplicates=upload.duplicates,
+        rejected=upload.rejected,
+        taps=recorded,
+        duplicate_seqs=duplicates,
+    )
+
+
+def _offline_identity(
+    session: Session, cache: dict[str, CardIdentity | None], card_no: str
+) -> CardIdentity | None:
+    """The card as it is now (its state at tap time is judged from the deny-list history)."""
+    if card_no not in cache:
+        try:
+            card = cards_service.get_card(session, card_no)
+        except (NotFound, InvalidInput):
+            cache[card_no] = None
+        else:
+            cache[card_no] = CardIdentity(
+                card.card_no, card.card_ref, card.resident_id, str(card.state)
+            )
+    return cache[card_no]
+
+
+def decline(reason: str) -> _Decline:
+    """For pricers: refuse the tap with a reason code (e.g. ``unknown-line``)."""
+    return _Decline(reason)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def get_tap(session: Session, tap_id: int) -> Tap:
+    tap = session.get(Tap, tap_id)
+    if tap is None:
+        raise NotFound(f"no tap with id {tap_id}", tap_id=tap_id)
+    return tap
+
+
+def rides_of_card(
+    session: Session, card_no: str, *, since: dt.datetime, until: dt.datetime
+) -> list[Tap]:
+    """Taps of a card at bus and metro terminals in ``[since, until)`` that count as rides
+    (charged or owed, not reversed), oldest first."""
+    transit = select(Merchant.id).where(Merchant.kind.in_(TRANSIT_KINDS))
+    return list(
+        session.scalars(
+            select(Tap)
+            .where(
+                Tap.card_no == card_no,
+                Tap.tapped_at >= since,
+                Tap.tapped_at < until,
+                Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
+                Tap.merchant_id.in_(transit),
+            )
+            .order_by(Tap.tapped_at, Tap.id)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RideRow:
+    """What fare rules read of an earlier ride (a light row, not a Tap)."""
+
+    mode: str
+    line: str
+    at: dt.datetime
+    amount: int
+
+
+def rides_of_cards(
+    session: Session, card_nos: Iterable[str], *, since: dt.datetime, until: dt.datetime
+) -> dict[str, list[RideRow]]:
+    """``rides_of_card`` for many cards at once, as light rows (bulk pricing of uploads)."""
+    transit = select(Merchant.id).where(Merchant.kind.in_(TRANSIT_KINDS))
+    found: dict[str, list[RideRow]] = {}
+    numbers = list(card_nos)
+    for start in range(0, len(numbers), 900):
+        query = (
+            select(Tap.card_no, Tap.tapped_at, Tap.amount, Tap.details)
+            .where(
+                Tap.card_no.in_(numbers[start : start + 900]),
+                Tap.tapped_at >= since,
+                Tap.tapped_at < until,
+                Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
+                Tap.merchant_id.in_(transit),
+            )
+            .order_by(Tap.tapped_at, Tap.id)
+        )
+        for card_no, at, amount, details in session.execute(query):
+            found.setdefault(card_no, []).append(
+                RideRow(str(details.get("mode", "")), str(details.get("line", "")), at, int(amount))
+            )
+    return found
+
+
+def taps_of_resident(
+    session: Session,
+    resident_id: int,
+    *,
+    kinds: Iterable[MerchantKind] | None = None,
+    limit: int = 100,
+) -> list[tuple[Tap, Merchant]]:
+    """A resident's taps (all of their cards), newest first, with the merchant."""
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000", field="limit")
+    query = (
+        select(Tap, Merchant)
+        .join(Merchant, Merchant.id == Tap.merchant_id)
+        .where(Tap.resident_id == resident_id)
+        .order_by(Tap.tapped_at.desc(), Tap.id.desc())
+        .limit(limit)
+    )
+    if kinds is not None:
+        query = query.where(Merchant.kind.in_(list(kinds)))
+    return [(tap, merchant) for tap, merchant in session.execute(query)]
+
+
+def card_debts(session: Session, card_no: str) -> list[Tap]:
+    """Rides the card owes (欠费): offline taps that could not be charged."""
+    return list(
+        session.scalars(
+            select(Tap).where(Tap.card_no == card_no, Tap.status == TapStatus.DEBT).order_by(Tap.id)
+        )
+    )
+
+
+def collect_debts(session: Session, card_no: str) -> list[Tap]:
+    """Charge the card's debts (欠费), oldest first, while its purse can pay; answers the taps
+    collected. Each becomes an approved tap, cleared with the next daily clearing."""
+    collected: list[Tap] = []
+    for tap in card_debts(session, card_no):
+        merchant = session.get(Merchant, tap.merchant_id)
+        terminal = session.get(Terminal, tap.terminal_id)
+        assert merchant is not None and terminal is not None
+        identity = CardIdentity(card_no, tap.card_ref or "", tap.resident_id or 0, "")
+        try:
+            tap.transfer_id = _charge(
+                session, terminal, merchant, tap.terminal_seq, identity, tap.amount, tap.tapped_at
+            )
+        except ledger.InsufficientFunds:
+            break
+        tap.status = TapStatus.APPROVED
+        tap.details = {**tap.details, "debt": tap.reason, "collected_at": clock.now().isoformat()}
+        tap.reason = "debt-collected"
+        collected.append(tap)
+    session.flush()
+    return collected
+
+
+# --------------------------------------------------------------------------- reversals
+
+
+def reverse_tap(session: Session, tap_id: int, *, reason: str) -> Tap:
+    """Undo a charged tap (冲正/退款) by a compensating transfer back to the card's purse.
+
+    Reversing twice is refused; a reversal after clearing nets against the next clearing.
+    """
+    if not reason.strip():
+        raise InvalidInput("say why the tap is reversed", field="reason")
+    tap = session.scalar(select(Tap).where(Tap.id == tap_id).with_for_update())
+    if tap is None:
+        raise NotFound(f"no tap with id {tap_id}", tap_id=tap_id)
+    if tap.status is TapStatus.REVERSED:
+        raise Conflict(f"tap {tap_id} was already reversed", tap_id=tap_id)
+    if tap.status is not TapStatus.APPROVED or tap.transfer_id is None:
+        raise Conflict(
+            f"tap {tap_id} is {tap.status} with nothing charged; there is nothing to reverse",
+            tap_id=tap_id,
+        )
+    transfer = ledger.reverse_transfer(
+        session, tap.transfer_id, idempotency_key=f"tap-reversal:{tap.id}", reason=reason
+    )
+    now = clock.now()
+    tap.status = TapStatus.REVERSED
+    tap.reversal_transfer_id = transfer.id
+    tap.reversed_at = now
+    tap.reversal_date = local_date(now)
+    tap.details = {**tap.details, "reversal_reason": reason.strip()[:200]}
+    session.flush()
+    return tap
+
+
+# --------------------------------------------------------------------------- clearing
+
+
+def run_clearing(session: Session, business_date: dt.date) -> list[ClearingRun]:
+    """Daily clearing (日终清算) for every merchant up to and including ``business_date``.
+
+    Charged taps and reversals not yet cleared are netted per merchant and moved from the
+    merchant's acquired account to its settlement account by one transfer. Running it again for
+    the same date answers the runs already made; late uploads go into the next day's run.
+    """
+    if business_date > clock.today():
+        raise InvalidInput("a day can be cleared once it has begun", field="date")
+    runs: list[ClearingRun] = []
+    for merchant in list_merchants(session):
+        existing = session.scalar(
+            select(ClearingRun).where(
+                ClearingRun.merchant_id == merchant.id,
+                ClearingRun.business_date == business_date,
+            )
+        )
+        if existing is not None:
+            runs.append(existing)
+            continue
+        sales = list(
+            session.scalars(
+                select(Tap)
+                .where(
+                    Tap.merchant_id == merchant.id,
+                    Tap.business_date <= business_date,
+                    Tap.transfer_id.is_not(None),
+                    Tap.cleared_run_id.is_(None),
+                )
+                .with_for_update()
+            )
+        )
+        reversals = list(
+            session.scalars(
+                select(Tap)
+                .where(
+                    Tap.merchant_id == merchant.id,
+                    Tap.reversal_date <= business_date,
+                    Tap.reversal_transfer_id.is_not(None),
+                    Tap.reversal_run_id.is_(None),
+                )
+                .with_for_update()
+            )
+        )
+        if not sales and not reversals:
+            continue
+        gross = sum(t.amount for t in sales)
+        reversed_amount = sum(t.amount for t in reversals)
+        net = gross - reversed_amount
+        run = ClearingRun(
+            merchant_id=merchant.id,
+            business_date=business_date,
+            taps=len(sales),
+            gross=gross,
+            reversals=len(reversals),
+            reversed_amount=reversed_amount,
+            net=net,
+            transfer_id=None,
+            created_at=clock.now(),
+        )
+        session.add(run)
+        session.flush()
+        if net != 0:
+            source, target = merchant.acquired_account_id, merchant.settlement_account_id
+            if net < 0:
+                source, target = target, source
+            run.transfer_id = ledger.post_transfer(
+                session,
+                ledger.TransferRequest(
+                    idempotency_key=f"clearing:{merchant.code}:{business_date.isoformat()}",
+                    debit_account_id=source,
+                    credit_account_id=target,
+                    amount=abs(net),
+                    metadata={"clearing_run": run.id, "date": business_date.isoformat()},
+                ),
+            ).id
+        for tap in sales:
+            tap.cleared_run_id = run.id
+        for tap in reversals:
+            tap.reversal_run_id = run.id
+        session.flush()
+        runs.append(run)
+    return runs
+
+
+def list_clearing_runs(session: Session, business_date: dt.date) -> list[tuple[ClearingRun, str]]:
+    query = (
+        select(ClearingRun, Merchant.code)
+        .join(Merchant, Merchant.id == ClearingRun.merchant_id)
+        .where(ClearingRun.business_date == business_date)
+        .order_by(Merchant.code)
+    )
+    return [(run, code) for run, code in session.execute(query)]
+
+
+_CSV_HEADER = (
+    "merchant",
+    "business_date",
+    "entry",
+    "tap_id",
+    "terminal",
+    "terminal_seq",
+    "channel",
+    "card",
+    "tapped_at",
+    "tap_date",
+    "amount_fen",
+    "amount_yuan",
+    "transfer_id",
+)
+
+
+def clearing_csv(session: Session, business_date: dt.date, merchant_code: str | None = None) -> str:
+    """The clearing file (清算文件) of a day: one line per cleared tap or reversal, then a total
+    line per merchant. Card numbers are masked. Regenerating it gives the same bytes."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_HEADER)
+    terminals = {t.id: t.terminal_no for t in session.scalars(select(Terminal))}
+    for run, code in list_clearing_runs(session, business_date):
+        if merchant_code is not None and code != merchant_code:
+            continue
+        entries: list[tuple[str, Tap, int]] = [
+            ("sale", t, t.amount)
+            for t in session.scalars(
+                select(Tap).where(Tap.cleared_run_id == run.id).order_by(Tap.id)
+            )
+        ]
+        entries += [
+            ("reversal", t, -t.amount)
+            for t in session.scalars(
+                select(Tap).where(Tap.reversal_run_id == run.id).order_by(Tap.id)
+            )
+        ]
+        for entry, tap, amount in entries:
+            card = f"{tap.card_no[:2]}****{tap.card_no[-3:]}" if tap.card_no else ""
+            writer.writerow(
+                (
+                    code,
+                    business_date.isoformat(),
+                    entry,
+                    tap.id,
+                    terminals.get(tap.terminal_id, ""),
+                    tap.terminal_seq,
+                    tap.channel.value,
+                    card,
+                    tap.tapped_at.isoformat(),
+                    tap.business_date.isoformat(),
+                    amount,
+                    _yuan(amount),
+                    tap.reversal_transfer_id if entry == "reversal" else tap.transfer_id,
+                )
+            )
+        writer.writerow(
+            (
+                code,
+                business_date.isoformat(),
+                "total",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                run.net,
+                _yuan(run.net),
+                run.transfer_id or "",
+            )
+        )
+    return out.getvalue()
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationRow:
+    """Uploads versus clearing of one merchant on one day (对账)."""
+
+    merchant: str
+    business_date: dt.date
+    taps_recorded: int
+    approved: int
+    approved_amount: int
+    declined: int
+    debts: int
+    debt_amount: int
+    reversed: int
+    cleared_taps: int
+    cleared_amount: int  # gross of the day's clearing run
+    cleared_from_earlier_days: int  # part of cleared_amount tapped before the date
+    awaiting_clearing: int  # charged taps of the date not in the date's clearing run
+    outstanding_expected: int  # from the taps: charged − reversed, not yet cleared
+    outstanding_ledger: int  # balance of the merchant's acquired account
+    duplicates_rejected: int
+
+    @property
+    def balanced(self) -> bool:
+        day_charged = self.approved_amount + self.reversed_amount_of_day
+        return (
+            self.outstanding_expected == self.outstanding_ledger
+            and day_charged - self.awaiting_clearing + self.cleared_from_earlier_days
+            == self.cleared_amount
+        )
+
+    reversed_amount_of_day: int = 0
+
+
+def reconcile(session: Session, business_date: dt.date) -> list[ReconciliationRow]:
+    """Per merchant: what terminals recorded for the date against what was cleared, and the
+    taps' outstanding total against the ledger balance of the acquired account."""
+    rows: list[ReconciliationRow] = []
+    day_start = dt.datetime.combine(business_date, dt.time(), tzinfo=_LOCAL)
+    for merchant in list_merchants(session):
+        day = list(
+            session.scalars(
+                select(Tap).where(
+                    Tap.merchant_id == merchant.id, Tap.business_date == business_date
+                )
+            )
+        )
+        run = session.scalar(
+            select(ClearingRun).where(
+                ClearingRun.merchant_id == merchant.id,
+                ClearingRun.business_date == business_date,
+            )
+        )
+        cleared = (
+            list(session.scalars(select(Tap).where(Tap.cleared_run_id == run.id)))
+            if run is not None
+            else []
+        )
+        charged_uncleared = session.scalar(
+            select(func.coalesce(func.sum(Tap.amount), 0)).where(
+                Tap.merchant_id == merchant.id,
+                Tap.transfer_id.is_not(None),
+                Tap.cleared_run_id.is_(None),
+            )
+        )
+        reversed_uncleared = session.scalar(
+            select(func.coalesce(func.sum(Tap.amount), 0)).where(
+                Tap.merchant_id == merchant.id,
+                Tap.reversal_transfer_id.is_not(None),
+                Tap.reversal_run_id.is_(None),
+            )
+        )
+        duplicates = session.scalar(
+            select(func.coalesce(func.sum(UploadBatch.duplicates), 0))
+            .join(Terminal, Terminal.id == UploadBatch.terminal_id)
+            .where(
+                Terminal.merchant_id == merchant.id,
+                UploadBatch.uploaded_at >= day_start,
+                UploadBatch.uploaded_at < day_start + dt.timedelta(days=1),
+            )
+        )
+        if not day and run is None:
+            continue
+        approved = [t for t in day if t.status is TapStatus.APPROVED]
+        reversed_ = [t for t in day if t.status is TapStatus.REVERSED]
+        debts = [t for t in day if t.status is TapStatus.DEBT]
+        rows.append(
+            ReconciliationRow(
+                merchant=merchant.code,
+                business_date=business_date,
+                taps_recorded=len(day),
+                approved=len(approved),
+                approved_amount=sum(t.amount for t in approved if t.transfer_id is not None),
+                declined=sum(1 for t in day if t.status is TapStatus.DECLINED),
+                debts=len(debts),
+                debt_amount=sum(t.amount for t in debts),
+                reversed=len(reversed_),
+                cleared_taps=len(cleared),
+                cleared_amount=sum(t.amount for t in cleared),
+                cleared_from_earlier_days=sum(
+                    t.amount for t in cleared if t.business_date < business_date
+                ),
+                awaiting_clearing=sum(
+                    t.amount
+                    for t in day
+                    if t.transfer_id is not None and (run is None or t.cleared_run_id != run.id)
+                ),
+                outstanding_expected=int(charged_uncleared or 0) - int(reversed_uncleared or 0),
+                outstanding_ledger=int(ledger.balance(session, merchant.acquired_account_id)),
+                duplicates_rejected=int(duplicates or 0),
+                reversed_amount_of_day=sum(t.amount for t in reversed_),
+            )
+        )
+    return rows

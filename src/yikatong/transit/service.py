@@ -1,0 +1,342 @@
+"""Transit (一卡通乘): rides at bus and metro terminals priced by the city's fare policy,
+transport-purse top-ups through the card's bank, and the rider's ride history.
+
+A ride is an acquiring tap at a bus or metro terminal; this module supplies its price. Metro
+gates tap once, at the exit, with the entry station read from the card or the code.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yikatong import node as current_node
+from yikatong.acquiring import service as acquiring
+from yikatong.cards import service as cards_service
+from yikatong.core import clock
+from yikatong.core.errors import Conflict, InvalidInput
+from yikatong.ledger import service as ledger
+from yikatong.transit import fares
+from yikatong.transit.bank import BankAdapter, SandboxBank
+from yikatong.transit.models import TopUp
+
+__all__ = [
+    "RideRecord",
+    "authorise_ride",
+    "policy_on",
+    "quote",
+    "ride_history",
+    "top_up",
+    "transport_balance",
+    "upload_rides",
+]
+
+_LOCAL = dt.timezone(dt.timedelta(hours=8))
+MAX_TOP_UP = 100_000  # fen: the transport purse is a small-value purse (小额钱包), ≤ 1000 yuan
+
+
+def policy_on(on: dt.date, *, allow_illustrative: bool | None = None) -> fares.TransitPolicy:
+    """The fare policy in force on a date for this node's city (illustrative values: demo only,
+    unless ``allow_illustrative`` says otherwise)."""
+    node = current_node.current()
+    allow = node.settings.demo if allow_illustrative is None else allow_illustrative
+    return fares.packaged_transit_policy(node.city_code, on, allow_illustrative=allow)
+
+
+def _month_start(at: dt.datetime, window_minutes: int) -> dt.datetime:
+    local = at.astimezone(_LOCAL)
+    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return min(month_start, local - dt.timedelta(minutes=window_minutes))
+
+
+def _history(
+    session: Session, card_no: str, since: dt.datetime, until: dt.datetime
+) -> list[fares.PriorRide]:
+    return [
+        fares.PriorRide(
+            mode=str(tap.details.get("mode", "")),
+            line=str(tap.details.get("line", "")),
+            at=tap.tapped_at,
+            charged=tap.amount,
+        )
+        for tap in acquiring.rides_of_card(session, card_no, since=since, until=until)
+    ]
+
+
+def _ride_of(mode: str, at: dt.datetime, details: dict[str, Any]) -> fares.Ride:
+    line = details.get("line")
+    if not isinstance(line, str) or not line:
+        raise InvalidInput("a ride names its line", field="line")
+    if mode == "metro":
+        return fares.Ride("metro", line, at, details.get("entry"), details.get("exit"))
+    return fares.Ride("bus", line, at)
+
+
+class _RidePricer:
+    """Prices the rides of one request or upload. It remembers each card's rides — read once
+    from the database, then every ride it priced — so that a batch priced in time order sees
+    its own earlier rides (transfer discounts and caps) without reading them back."""
+
+    def __init__(self, terminal: acquiring.Terminal, kind: acquiring.MerchantKind) -> None:
+        self._terminal = terminal
+        self._mode = kind.value
+        self._rides: dict[str, list[fares.PriorRide]] = {}
+        self._categories: dict[tuple[str, dt.date], str] = {}
+        self._months: dict[tuple[str, int, int], str | None] = {}
+        self._cards: dict[str, Any] = {}  # strong references: the identity map is weak
+
+    def __call__(
+        self,
+        session: Session,
+        identity: acquiring.CardIdentity,
+        at: dt.datetime,
+        details: dict[str, Any],
+    ) -> acquiring.Priced:
+        details.setdefault("line", self._terminal.line)
+        details["mode"] = self._mode
+        day = at.astimezone(_LOCAL).date()
+        try:
+            policy = policy_on(day)
+            ride = _ride_of(self._mode, at, details)
+            category = self._category(session, identity.card_no, day)
+            history = self._rides.get(identity.card_no)
+            if history is None:
+                since = _month_start(at, policy.transfer.window_minutes)
+                until = clock.now() + dt.timedelta(days=1)
+                history = self._rides[identity.card_no] = _history(
+                    session, identity.card_no, since, until
+                )
+            quoted = fares.quote_fare(policy, ride, category, history)
+        except InvalidInput as error:
+            details["error"] = error.detail
+            raise acquiring.decline("invalid-route") from None
+        bisect.insort(
+            history, fares.PriorRide(self._mode, ride.line, at, quoted.fare), key=lambda r: r.at
+        )
+        return acquiring.Priced(quoted.fare, {"category": category, **quoted.as_details()})
+
+    def prepare(self, session: Session, first_taps: dict[str, dt.datetime]) -> None:
+        """Read the rides of every card of an upload with one query per 900 cards."""
+        if not first_taps:
+            return
+        earliest = min(first_taps.values())
+        window = policy_on(earliest.astimezone(_LOCAL).date()).transfer.window_minutes
+        since = _month_start(earliest, window)
+        until = clock.now() + dt.timedelta(days=1)
+        found = acquiring.rides_of_cards(session, list(first_taps), since=since, until=until)
+        for card_no in first_taps:
+            self._rides[card_no] = [
+                fares.PriorRide(mode=ride.mode, line=ride.line, at=ride.at, charged=ride.amount)
+                for ride in found.get(card_no, [])
+            ]
+
+    def _card(self, session: Session, card_no: str) -> Any:
+        if card_no not in self._cards:
+            self._cards[card_no] = cards_service.get_card(session, card_no)
+        return self._cards[card_no]
+
+    def _category(self, session: Session, card_no: str, day: dt.date) -> str:
+        """The card category on ``day``. Age is the only input that changes within a month and
+        it only grows, so equal categories on the first and last day hold for the whole month."""
+        month = (card_no, day.year, day.month)
+        if month not in self._months:
+            card = self._card(session, card_no)
+            first = day.replace(day=1)
+            last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+            start = cards_service.card_category(session, card, first).value
+            end = cards_service.card_category(session, card, last).value
+            self._months[month] = start if start == end else None
+        whole_month = self._months[month]
+        if whole_month is not None:
+            return whole_month
+        key = (card_no, day)
+        if key not in self._categories:
+            card = self._card(session, card_no)
+            self._categories[key] = cards_service.card_category(session, card, day).value
+        return self._categories[key]
+
+
+def _transit_terminal(session: Session, terminal: acquiring.Terminal) -> acquiring.MerchantKind:
+    merchant = acquiring.merchant_of(session, terminal)
+    if merchant.kind not in acquiring.TRANSIT_KINDS:
+        raise Conflict(
+            f"terminal {terminal.terminal_no} belongs to {merchant.kind} merchant "
+            f"{merchant.code}; rides are taken at bus and metro terminals only"
+        )
+    return merchant.kind
+
+
+def authorise_ride(
+    session: Session,
+    terminal: acquiring.Terminal,
+    *,
+    terminal_seq: int,
+    card_no: str | None = None,
+    qr: str | None = None,
+    line: str | None = None,
+    entry: str | None = None,
+    exit: str | None = None,
+) -> acquiring.Tap:
+    """Online authorisation of a ride (card tap or e-SSC L2 ride code), priced by the policy."""
+    kind = _transit_terminal(session, terminal)
+    details: dict[str, Any] = {"line": line or terminal.line}
+    if kind is acquiring.MerchantKind.METRO:
+        details.update(entry=entry, exit=exit)
+    return acquiring.authorise(
+        session,
+        terminal,
+        terminal_seq=terminal_seq,
+        card_no=card_no,
+        qr=qr,
+        details=details,
+        price=_RidePricer(terminal, kind),
+    )
+
+
+def upload_rides(
+    session: Session,
+    terminal: acquiring.Terminal,
+    taps: Sequence[acquiring.OfflineTap],
+    *,
+    return_taps: bool = True,
+) -> acquiring.UploadResult:
+    """Offline rides uploaded by a bus or a gate (脱机上传), priced in the order they happened."""
+    kind = _transit_terminal(session, terminal)
+    return acquiring.ingest_offline(
+        session, terminal, taps, price=_RidePricer(terminal, kind), return_taps=return_taps
+    )
+
+
+def quote(
+    session: Session,
+    *,
+    mode: str,
+    line: str,
+    at: dt.datetime,
+    entry: str | None = None,
+    exit: str | None = None,
+    category: str | None = None,
+    card_no: str | None = None,
+    allow_illustrative: bool | None = None,
+) -> fares.FareQuote:
+    """What a ride would cost: for a card (its category and its rides so far) or a category."""
+    if mode not in ("bus", "metro"):
+        raise InvalidInput("mode is bus or metro", field="mode")
+    policy = policy_on(at.astimezone(_LOCAL).date(), allow_illustrative=allow_illustrative)
+    ride = _ride_of(mode, at, {"line": line, "entry": entry, "exit": exit})
+    history: list[fares.PriorRide] = []
+    if card_no is not None:
+        card = cards_service.get_card(session, card_no)
+        category = cards_service.card_category(session, card, at.astimezone(_LOCAL).date()).value
+        since = _month_start(at, policy.transfer.window_minutes)
+        history = _history(session, card.card_no, since, at)
+    return fares.quote_fare(policy, ride, category or "ordinary", history)
+
+
+@dataclass(frozen=True, slots=True)
+class RideRecord:
+    tap_id: int
+    at: dt.datetime
+    mode: str
+    operator: str
+    line: str | None
+    entry: str | None
+    exit: str | None
+    full_fare: int
+    fare: int
+    status: str
+    reason: str
+    card_no: str | None
+
+
+def ride_history(session: Session, resident_id: int, *, limit: int = 100) -> list[RideRecord]:
+    """A resident's rides (乘车记录), newest first, on all of their cards."""
+    return [
+        RideRecord(
+            tap_id=tap.id,
+            at=tap.tapped_at,
+            mode=merchant.kind.value,
+            operator=merchant.name,
+            line=tap.details.get("line"),
+            entry=tap.details.get("entry"),
+            exit=tap.details.get("exit"),
+            full_fare=int(tap.details.get("full_fare", tap.amount)),
+            fare=tap.amount,
+            status=tap.status.value,
+            reason=tap.reason,
+            card_no=tap.card_no,
+        )
+        for tap, merchant in acquiring.taps_of_resident(
+            session, resident_id, kinds=acquiring.TRANSIT_KINDS, limit=limit
+        )
+    ]
+
+
+def transport_balance(session: Session, card_no: str) -> int:
+    card = cards_service.get_card(session, card_no)
+    return int(ledger.balance(session, acquiring.card_account(session, card.card_no, "transport")))
+
+
+def top_up(
+    session: Session,
+    *,
+    card_no: str,
+    amount: int,
+    idempotency_key: str,
+    bank: BankAdapter | None = None,
+) -> TopUp:
+    """Top up the transport purse from the card's financial account (圈存), then collect the
+    card's ride debts from it. The same key answers the first top-up; never paid twice."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_TOP_UP:
+        raise InvalidInput(f"a top-up is between 0.01 and {MAX_TOP_UP // 100} yuan", field="amount")
+    if not 1 <= len(idempotency_key) <= 100:
+        raise InvalidInput("an idempotency key is 1–100 characters", field="idempotency_key")
+    card = cards_service.get_card(session, card_no)
+    earlier = session.scalar(select(TopUp).where(TopUp.idempotency_key == idempotency_key))
+    if earlier is not None:
+        if (earlier.card_no, earlier.amount) != (card.card_no, amount):
+            raise Conflict(
+                f"idempotency key {idempotency_key!r} was used for another top-up",
+                top_up_id=earlier.id,
+            )
+        return earlier
+    if card.state != "active":
+        raise Conflict(
+            f"card {card.card_no} is {card.state}; only an active card can be topped up",
+            card_state=str(card.state),
+        )
+    adapter = bank or SandboxBank()
+    debit = adapter.debit(session, card_no=card.card_no, amount=amount, reference=idempotency_key)
+    purse = acquiring.card_account(session, card.card_no, "transport")
+    transfer = ledger.post_transfer(
+        session,
+        ledger.TransferRequest(
+            idempotency_key=f"topup:{idempotency_key}",
+            debit_account_id=debit.clearing_account_id,
+            credit_account_id=purse,
+            amount=amount,
+            metadata={"bank": adapter.name, "bank_reference": debit.reference},
+        ),
+    )
+    collected = acquiring.collect_debts(session, card.card_no)
+    record = TopUp(
+        idempotency_key=idempotency_key,
+        card_no=card.card_no,
+        resident_id=card.resident_id,
+        amount=amount,
+        bank=adapter.name,
+        bank_reference=debit.reference,
+        bank_transfer_id=debit.transfer_id,
+        transfer_id=transfer.id,
+        debts_collected=len(collected),
+        at=clock.now(),
+    )
+    session.add(record)
+    session.flush()
+    return record
