@@ -7,14 +7,15 @@ league file. Everything else is for admins.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from yikatong.api.auth import Principal, require
 from yikatong.api.deps import NodeDep, RowId, SessionDep
-from yikatong.federation import service
+from yikatong.core.money import format_yuan, parse_yuan
+from yikatong.federation import acceptance, catalogue, clearing, rpc, service
 from yikatong.federation.dispatcher import lifespan
 from yikatong.federation.models import DeadLetter, Rejection
 
@@ -23,6 +24,8 @@ from yikatong.federation.models import DeadLetter, Rejection
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"], lifespan=lifespan)
 
 Admin = Annotated[Principal, require("admin")]
+Acceptor = Annotated[Principal, require("terminal", "clerk", "admin")]
+CityCode = Annotated[str, Path(pattern=r"^\d{6}$", description="Six-digit city code")]
 
 
 class ReceiptOut(BaseModel):
@@ -166,3 +169,216 @@ def list_rejections(
     """Envelopes the inbox refused, newest first."""
     rows: list[Rejection] = service.rejections(session, reason=reason, limit=limit)
     return [RejectionOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post("/rpc")
+def answer_request(
+    node: NodeDep,
+    request: Request,
+    envelope: Annotated[dict[str, Any], Body(description="A signed request envelope")],
+) -> dict[str, Any]:
+    """Answer a signed request of another city at once with a signed envelope (authorisation,
+    deny-list fetch). The same request again gets the same answer."""
+    remote = request.client.host if request.client else None
+    return rpc.answer(node, envelope, remote_addr=remote)
+
+
+class AcceptanceIn(BaseModel):
+    issuer_city: str = Field(pattern=r"^\d{6}$", description="City that issued the card")
+    instrument: Literal["card", "essc"]
+    card_ref: str | None = Field(default=None, min_length=1, max_length=32)
+    qr: str | None = Field(default=None, min_length=8, max_length=512)
+    amount: str = Field(description="Yuan with at most two decimals, e.g. 2.00")
+    scenario: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class DecisionOut(BaseModel):
+    id: int
+    decision: str = Field(description="approved or declined")
+    mode: str = Field(description="online, stand-in or offline")
+    reason: str
+    issuer_city: str
+    card_ref: str | None
+    amount: str
+    request_id: str | None
+    terms: dict[str, Any] = Field(description="The accepting city's terms for the scenario")
+
+
+def _decision_out(decision: acceptance.Decision) -> DecisionOut:
+    return DecisionOut(
+        id=decision.id,
+        decision=decision.decision,
+        mode=decision.mode,
+        reason=decision.reason,
+        issuer_city=decision.issuer_city,
+        card_ref=decision.card_ref,
+        amount=format_yuan(decision.amount),
+        request_id=decision.request_id,
+        terms=decision.terms,
+    )
+
+
+@router.post("/authorisations", response_model=DecisionOut)
+def authorise(data: AcceptanceIn, node: NodeDep, _: Acceptor) -> DecisionOut:
+    """Authorise a card or e-SSC code of another city: asked of that city online, or decided by
+    the stand-in rule when it does not answer in time."""
+    decision = acceptance.authorise(
+        node,
+        issuer_city=data.issuer_city,
+        instrument=data.instrument,
+        amount=parse_yuan(data.amount, field="amount"),
+        card_ref=data.card_ref,
+        qr=data.qr,
+        scenario=data.scenario,
+    )
+    return _decision_out(decision)
+
+
+@router.post("/offline-acceptances", response_model=DecisionOut)
+def accept_offline(data: AcceptanceIn, node: NodeDep, _: Acceptor) -> DecisionOut:
+    """Accept a card of another city without asking it: from its deny list as last fetched."""
+    decision = acceptance.accept_offline(
+        node,
+        issuer_city=data.issuer_city,
+        instrument=data.instrument,
+        amount=parse_yuan(data.amount, field="amount"),
+        card_ref=data.card_ref,
+        qr=data.qr,
+        scenario=data.scenario,
+    )
+    return _decision_out(decision)
+
+
+class DenyListSyncOut(BaseModel):
+    city_code: str
+    fetched: int
+    last_seq: int
+
+
+@router.post("/deny-lists/{city_code}/sync", response_model=DenyListSyncOut)
+def sync_deny_list(city_code: CityCode, node: NodeDep, _: Admin) -> DenyListSyncOut:
+    """Fetch another city's deny-list changes since the last fetch (signed request)."""
+    result = acceptance.sync_deny_list(node, city_code)
+    return DenyListSyncOut(
+        city_code=result.city_code, fetched=result.fetched, last_seq=result.last_seq
+    )
+
+
+class CatalogueEntryOut(BaseModel):
+    city_code: str
+    scenario: str
+    domain: str
+    name: str
+    accepts: list[str]
+    terms: dict[str, Any]
+    note: str | None
+    version: int
+
+
+@router.get("/catalogue/{city_code}", response_model=list[CatalogueEntryOut])
+def city_catalogue(city_code: CityCode, session: SessionDep) -> list[CatalogueEntryOut]:
+    """A city's published scenario catalogue (public): whose cards each scenario accepts."""
+    return [
+        CatalogueEntryOut.model_validate(row, from_attributes=True)
+        for row in catalogue.catalogue_of(session, city_code)
+    ]
+
+
+class ScenarioVerdictOut(BaseModel):
+    accepted: bool
+    city_code: str
+    scenario: str
+    card_city: str
+    reason: str
+    terms: dict[str, Any]
+
+
+@router.get("/catalogue/{city_code}/check", response_model=ScenarioVerdictOut)
+def check_scenario(
+    city_code: CityCode,
+    session: SessionDep,
+    scenario: Annotated[str, Query(min_length=3, max_length=64)],
+    card_city: Annotated[str, Query(pattern=r"^\d{6}$")],
+) -> ScenarioVerdictOut:
+    """May a card of ``card_city`` be used for ``scenario`` in ``city_code``, on what terms?"""
+    verdict = catalogue.check_scenario(
+        session, city_code=city_code, scenario=scenario, card_city=card_city
+    )
+    return ScenarioVerdictOut(
+        accepted=verdict.accepted,
+        city_code=verdict.city_code,
+        scenario=verdict.scenario,
+        card_city=verdict.card_city,
+        reason=verdict.reason,
+        terms=verdict.terms,
+    )
+
+
+Overseer = Annotated[Principal, require("admin", "auditor")]
+
+
+class ClearingRunIn(BaseModel):
+    counterparty: str = Field(pattern=r"^\d{6}$", description="City to clear with")
+    business_date: dt.date = Field(description="A past business day (China date)")
+
+
+class ClearingRunOut(BaseModel):
+    id: int
+    counterparty: str
+    business_date: dt.date
+    acquired: str = Field(description="Yuan the counterparty's cards spent here")
+    issued: str = Field(description="Yuan this city's cards spent there")
+    net: str = Field(description="Yuan the counterparty owes this city (negative: owed to it)")
+    lines: int
+    message_id: str
+
+
+def _run_out(run: Any) -> ClearingRunOut:
+    return ClearingRunOut(
+        id=run.id,
+        counterparty=run.counterparty,
+        business_date=run.business_date,
+        acquired=format_yuan(run.acquired_fen),
+        issued=format_yuan(run.issued_fen),
+        net=format_yuan(run.net_fen),
+        lines=run.lines,
+        message_id=run.message_id,
+    )
+
+
+@router.post("/clearing/runs", response_model=ClearingRunOut)
+def run_clearing(
+    data: ClearingRunIn, node: NodeDep, session: SessionDep, _: Admin
+) -> ClearingRunOut:
+    """Net one business day with one city, post the settlement, send the signed statement."""
+    run = clearing.run_clearing(
+        session,
+        own_city=node.city_code,
+        counterparty=data.counterparty,
+        business_date=data.business_date,
+    )
+    return _run_out(run)
+
+
+@router.get("/clearing/runs", response_model=list[ClearingRunOut])
+def list_clearing_runs(session: SessionDep, _: Overseer) -> list[ClearingRunOut]:
+    return [_run_out(run) for run in clearing.clearing_runs(session)]
+
+
+class ClearingReportOut(BaseModel):
+    counterparty: str
+    business_date: dt.date
+    status: str = Field(description="balanced or mismatch")
+    their_net_fen: int
+    our_net_fen: int
+    matched: int
+    mismatches: list[dict[str, Any]]
+
+
+@router.get("/clearing/reports", response_model=list[ClearingReportOut])
+def list_clearing_reports(session: SessionDep, _: Overseer) -> list[ClearingReportOut]:
+    """Statements received from other cities, compared line by line with this city's lines."""
+    return [
+        ClearingReportOut.model_validate(r, from_attributes=True)
+        for r in clearing.clearing_reports(session)
+    ]

@@ -13,17 +13,26 @@ from rich.table import Table
 
 from yikatong.core import clock
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
+from yikatong.core.money import format_yuan
 from yikatong.crypto.keyring import ALGORITHMS, Algorithm, KeyStore, SigningKey, VerifyKey
+from yikatong.federation import acceptance as _acceptance  # noqa: F401  (registers responders)
+from yikatong.federation import catalogue as _catalogue  # noqa: F401  (registers handlers)
+from yikatong.federation import clearing, service
 from yikatong.federation import league as league_file
-from yikatong.federation import service
 
 app = typer.Typer(
     help="Federation of cities: league file, outbox delivery, inbox.", no_args_is_help=True
 )
 league_app = typer.Typer(help="Create, amend, sign and show a league file.", no_args_is_help=True)
 dead_app = typer.Typer(help="Messages whose handler failed.", no_args_is_help=True)
+catalogue_app = typer.Typer(
+    help="The cross-city scenario catalogue (应用目录).", no_args_is_help=True
+)
 app.add_typer(league_app, name="league")
 app.add_typer(dead_app, name="dead-letters")
+app.add_typer(catalogue_app, name="catalogue")
+clearing_app = typer.Typer(help="Inter-city clearing (城市间清算).", no_args_is_help=True)
+app.add_typer(clearing_app, name="clearing")
 console = Console()
 
 
@@ -78,6 +87,40 @@ def league_init(
     document = league_file.sign_document(league_file.new_document(name, key), key)
     _write(path, document)
     console.print(f"league {name!r} created in {path}, operator key {key.key_id}")
+
+
+@league_app.command("bootstrap")
+def league_bootstrap(
+    directory: Path = typer.Argument(..., help="Directory for the league file and city nodes"),
+    name: str = typer.Option(..., help="League name, e.g. 济青郑"),
+    city: list[str] = typer.Option(
+        ..., help="CODE:NAME[:ENDPOINT], once per city, e.g. 370200:青岛:http://127.0.0.1:8101"
+    ),
+    base_port: int | None = typer.Option(
+        None, min=1, max=65000, help="Cities without an endpoint get http://127.0.0.1:<port+i>"
+    ),
+    algorithm: str = typer.Option("SM2", help="SM2 or Ed25519"),
+) -> None:
+    """Create a league for N cities at once: operator key, city keys, signed league file."""
+    from yikatong.federation.bootstrap import CitySpec, bootstrap_league
+
+    if algorithm not in ALGORITHMS:
+        raise InvalidInput("algorithm must be SM2 or Ed25519", field="algorithm")
+    specs = [
+        CitySpec.parse(
+            text,
+            default_endpoint=f"http://127.0.0.1:{base_port + i}" if base_port else None,
+        )
+        for i, text in enumerate(city)
+    ]
+    result = bootstrap_league(directory, name=name, cities=specs, algorithm=algorithm)
+    console.print(
+        f"league {name!r} signed in {result.league_file} (operator key {result.operator_key_id})"
+    )
+    table = Table("city", "name", "endpoint", "key id", "settings")
+    for node in result.cities:
+        table.add_row(node.city_code, node.name, node.endpoint, node.key_id, str(node.env_file))
+    console.print(table)
 
 
 @league_app.command("add-member")
@@ -353,3 +396,123 @@ def dead_discard(
     with node.transaction() as session:
         service.discard_dead_letter(session, letter_id, actor=_operator_name(), reason=reason)
     console.print(f"dead letter {letter_id} discarded; its stream continues")
+
+
+@catalogue_app.command("publish")
+def catalogue_publish(
+    file: Path | None = typer.Option(None, help="Catalogue file (default: the packaged one)"),
+) -> None:
+    """Store this city's part of the catalogue and send it to every other city of the league."""
+    from yikatong.federation.catalogue import load_catalogue, publish_catalogue
+    from yikatong.node import open_from_environment
+
+    node = open_from_environment()
+    catalogue = load_catalogue(file, allow_illustrative=node.settings.demo)
+    league = service.league_of(node)
+    with node.transaction() as session:
+        count = publish_catalogue(session, node.city_code, league.cities, catalogue)
+    console.print(
+        f"{node.city_code} published {count} scenarios (catalogue {catalogue.version}) "
+        f"to {len(league.cities) - 1} cities"
+    )
+
+
+@catalogue_app.command("show")
+def catalogue_show(
+    city: str | None = typer.Option(None, help="City whose catalogue to show (default: this one)"),
+) -> None:
+    """The scenarios of a city's catalogue and whose cards each accepts."""
+    from yikatong.federation.catalogue import catalogue_of
+    from yikatong.node import open_from_environment
+
+    node = open_from_environment()
+    with node.transaction() as session:
+        rows = catalogue_of(session, city or node.city_code)
+        table = Table("domain", "scenario", "name", "accepts cards of", "terms")
+        for row in rows:
+            table.add_row(
+                row.domain,
+                row.scenario,
+                row.name,
+                ", ".join(row.accepts) or "—",
+                json.dumps(row.terms, ensure_ascii=False) if row.terms else "",
+            )
+    console.print(table)
+
+
+@catalogue_app.command("check")
+def catalogue_check(
+    scenario: str = typer.Option(..., help="Scenario id, e.g. transport.bus"),
+    card_city: str = typer.Option(..., help="City that issued the card"),
+    city: str | None = typer.Option(None, help="City where the card is used (default: this one)"),
+) -> None:
+    """May a card of CARD_CITY be used for SCENARIO here? Exit code 4 when it may not."""
+    from yikatong.federation.catalogue import check_scenario
+    from yikatong.node import open_from_environment
+
+    node = open_from_environment()
+    with node.transaction() as session:
+        verdict = check_scenario(
+            session, city_code=city or node.city_code, scenario=scenario, card_city=card_city
+        )
+    terms = json.dumps(verdict.terms, ensure_ascii=False) if verdict.terms else ""
+    console.print(f"{'accepted' if verdict.accepted else 'not accepted'}: {verdict.reason} {terms}")
+    if not verdict.accepted:
+        raise typer.Exit(4)
+
+
+@app.command("deny-list-sync")
+def deny_list_sync(
+    issuer: str = typer.Option(..., "--from", help="City whose deny list to fetch"),
+) -> None:
+    """Fetch another city's deny-list changes (for stand-in and offline acceptance)."""
+    from yikatong.federation.acceptance import sync_deny_list
+    from yikatong.node import open_from_environment
+
+    node = open_from_environment()
+    result = sync_deny_list(node, issuer)
+    console.print(f"{issuer}: {result.fetched} change(s) fetched, now at seq {result.last_seq}")
+
+
+@clearing_app.command("run")
+def clearing_run(
+    counterparty: str = typer.Option(..., "--with", help="City to clear with"),
+    date: str = typer.Option(..., help="Business day, YYYY-MM-DD (a past day)"),
+) -> None:
+    """Net one business day with one city, post the settlement and send the statement."""
+    from yikatong.node import open_from_environment
+
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        raise InvalidInput(f"{date!r} is not a date YYYY-MM-DD", field="date") from None
+    node = open_from_environment()
+    with node.transaction() as session:
+        run = clearing.run_clearing(
+            session, own_city=node.city_code, counterparty=counterparty, business_date=day
+        )
+        net, lines = run.net_fen, run.lines
+    owes = f"{counterparty} owes us" if net >= 0 else f"we owe {counterparty}"
+    console.print(f"{day} with {counterparty}: {lines} line(s), {owes} {format_yuan(abs(net))}")
+
+
+@clearing_app.command("reports")
+def clearing_reports() -> None:
+    """Statements received from other cities, compared line by line."""
+    from yikatong.node import open_from_environment
+
+    node = open_from_environment()
+    with node.transaction() as session:
+        reports = clearing.clearing_reports(session)
+        table = Table("date", "city", "status", "matched", "their net", "our net", "mismatches")
+        for r in reports:
+            table.add_row(
+                r.business_date.isoformat(),
+                r.counterparty,
+                r.status,
+                str(r.matched),
+                format_yuan(r.their_net_fen),
+                format_yuan(r.our_net_fen),
+                "\n".join(f"{m['payment_ref']}: {m['issue']}" for m in r.mismatches),
+            )
+    console.print(table)

@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import random
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from yikatong.core import clock
+from yikatong.core.errors import DomainError
 from yikatong.core.outbox import OutboxMessage
 from yikatong.crypto.keyring import SigningKey
 from yikatong.federation import service
@@ -257,8 +259,37 @@ class DispatcherThread(threading.Thread):
                 except Exception:  # keep the loop alive; the next pass retries
                     log.exception("federation dispatch pass failed")
                     report = DispatchReport()
+                try:
+                    self._keep_deny_lists_fresh()
+                except Exception:  # never let a deny-list fetch stop delivery
+                    log.exception("federation deny-list fetch failed")
                 if not report.sent:
                     self._stop_event.wait(self.interval)
+
+    _next_deny_sync: float = 0.0
+    _deny_sync_off: bool = False
+
+    def _keep_deny_lists_fresh(self) -> None:
+        """Every ``deny_list.sync_every_minutes`` (acceptance policy), fetch the other cities'
+        deny lists, so that stand-in and offline acceptance work from a fresh copy."""
+        if self._deny_sync_off or time.monotonic() < self._next_deny_sync:
+            return
+        from yikatong.federation import acceptance
+
+        try:
+            rule = acceptance.acceptance_policy(self.node).deny_list
+        except DomainError as exc:
+            self._deny_sync_off = True
+            log.warning("deny lists will not be fetched automatically: %s", exc.detail)
+            return
+        failed = False
+        for city, outcome in acceptance.sync_all_deny_lists(self.node).items():
+            if isinstance(outcome, str):
+                # Stand-in and offline acceptance refuse once the copy is too old.
+                failed = True
+                log.warning("deny list of %s not fetched: %s", city, outcome)
+        wait = rule.retry_after_failure_seconds if failed else rule.sync_every_minutes * 60
+        self._next_deny_sync = time.monotonic() + wait
 
     def stop(self, timeout: float = 15.0) -> None:
         self._stop_event.set()

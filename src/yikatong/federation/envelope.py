@@ -15,7 +15,8 @@ catch up without its backlog expiring. Bodies hold no floats (money is integer f
 Verification answers with one reason code per failure, checked in this order so that nothing is
 concluded from an unauthenticated field: ``malformed``, ``unknown-sender``, ``unknown-key``,
 ``tampered``, ``misrouted``, ``clock-skew``, ``expired``. The inbox adds ``replayed`` (message id
-already received) and ``sequence-conflict`` (a new message id reusing an applied sequence number).
+already received) and ``sequence-conflict`` (a new message id reusing an applied sequence number);
+the request endpoint (``rpc.py``) adds ``unsupported`` (no responder for the payload type).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ _CLASSES: dict[str, type[EnvelopeRejected]] = {
     "expired": EnvelopeRejected,
     "replayed": EnvelopeConflict,
     "sequence-conflict": EnvelopeConflict,
+    # A request (rpc.py) of a type this node does not answer.
+    "unsupported": EnvelopeRejected,
 }
 REASONS: tuple[str, ...] = tuple(_CLASSES)
 
