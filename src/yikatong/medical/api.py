@@ -32,6 +32,7 @@ from yikatong.medical.models import (
     Institution,
     OffsiteFiling,
     PaymentChannel,
+    TransferCase,
 )
 from yikatong.medical.policy import MedicalPolicy, OffsiteCase, Yuan
 from yikatong.medical.rules import NO_FEN, ClaimItem, ItemClass, Settlement
@@ -598,3 +599,84 @@ def refund_contribution(
         session, contribution_id, reason=body.reason, actor=principal.subject
     )
     return _contribution(refunded)
+
+
+# --------------------------------------------------------------------------- transfers (staff)
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resident_id: ResidentRef
+    old_city_code: str = Field(pattern=r"^\d{6}$", description="city insured in before")
+
+
+class TransferOut(BaseModel):
+    id: int
+    role: str
+    status: str
+    resident_id: int | None
+    old_city_code: str
+    new_city_code: str
+    requested_on: dt.date
+    old_city_due: dt.date
+    new_city_due: dt.date | None
+    end_to_end_due: dt.date
+    closed_on: dt.date | None
+    received_on: dt.date | None
+    completed_on: dt.date | None
+    covered_until: dt.date | None
+    insured_years: list[int]
+    overdue: list[str] = Field(description="deadlines passed, with working days late")
+    explanation: list[str]
+
+
+def _transfer(case: TransferCase) -> TransferOut:
+    view = service.transfer_view(case)
+    return TransferOut(
+        id=case.id, role=case.role.value, status=case.status.value,
+        resident_id=case.resident_id, old_city_code=case.old_city_code,
+        new_city_code=case.new_city_code, requested_on=case.requested_on,
+        old_city_due=case.old_city_due, new_city_due=case.new_city_due,
+        end_to_end_due=case.end_to_end_due, closed_on=case.closed_on,
+        received_on=case.received_on, completed_on=case.completed_on,
+        covered_until=case.covered_until, insured_years=list(case.insured_years),
+        overdue=list(view.overdue), explanation=list(case.explanation),
+    )  # fmt: skip
+
+
+@router.post("/transfers", response_model=TransferOut, status_code=201)
+def request_transfer(body: TransferIn, session: SessionDep, principal: ClerkDep) -> TransferOut:
+    """Start a transfer into this city (转入): the request packet goes to the old city."""
+    case = service.request_transfer(
+        session, body.resident_id, old_city_code=body.old_city_code, actor=principal.subject,
+        role="clerk" if "clerk" in principal.roles else "admin",
+    )  # fmt: skip
+    return _transfer(case)
+
+
+@router.get("/transfers", response_model=list[TransferOut])
+def list_transfers(
+    session: SessionDep, _staff: StaffDep, overdue: bool = False
+) -> list[TransferOut]:
+    """Transfers with their working-day deadlines; ``overdue=true``: only those past one."""
+    return [_transfer(view.case) for view in service.list_transfers(session, overdue=overdue)]
+
+
+@router.get("/transfers/{transfer_id}", response_model=TransferOut)
+def get_transfer(transfer_id: RowId, session: SessionDep, _staff: StaffDep) -> TransferOut:
+    return _transfer(service.get_transfer(session, transfer_id))
+
+
+@router.post("/transfers/{transfer_id}/send-history", response_model=TransferOut)
+def send_transfer_history(
+    transfer_id: RowId, session: SessionDep, principal: ClerkDep
+) -> TransferOut:
+    """Old city's step (转出): close the record and send the contribution history."""
+    return _transfer(service.send_transfer_history(session, transfer_id, actor=principal.subject))
+
+
+@router.post("/transfers/{transfer_id}/complete", response_model=TransferOut)
+def complete_transfer(transfer_id: RowId, session: SessionDep, principal: ClerkDep) -> TransferOut:
+    """New city's step (转入): recognise the old city's insured years."""
+    return _transfer(service.complete_transfer(session, transfer_id, actor=principal.subject))

@@ -122,6 +122,13 @@ def _show(policy: MedicalPolicy) -> Table:
         "continuous_reward.per_year",
     )
     table.add_row("family sharing 家庭共济", ", ".join(policy.family_sharing.relations))
+    transfer = policy.transfer
+    table.add_row(
+        "transfer 转移接续 (working days)",
+        f"old city ≤{transfer.old_city_working_days}, new city ≤{transfer.new_city_working_days}"
+        f", end to end ≤{transfer.end_to_end_working_days}; gap ≤"
+        f"{transfer.max_gap_months_without_wait} months: no wait",
+    )
     return table
 
 
@@ -260,3 +267,26 @@ def enrolment_show(
                 f"payment {payment.id}: {payment.year} {format_yuan(payment.amount)} by "
                 f"{payment.channel.value} on {payment.paid_on} ({payment.status.value})"
             )
+
+
+@app.command("transfers")
+def transfers_list(
+    overdue: bool = typer.Option(False, "--overdue", help="Only open transfers past a deadline"),
+) -> None:
+    """Transfers between cities (医保关系转移接续) with their working-day deadlines."""
+    node = open_from_environment()
+    table = Table(title="medical transfers 转移接续" + (" — overdue 超期" if overdue else ""))
+    for column in ("id", "side", "status", "resident", "from", "to", "requested", "due", "late"):
+        table.add_column(column)
+    with node.transaction() as session:
+        views = service.list_transfers(session, overdue=overdue)
+        for view in views:
+            case = view.case
+            due = case.new_city_due if case.status.value == "received" else case.old_city_due
+            table.add_row(
+                str(case.id), case.role.value, case.status.value, str(case.resident_id or "-"),
+                case.old_city_code, case.new_city_code, str(case.requested_on),
+                f"{due} (all by {case.end_to_end_due})", "; ".join(view.overdue) or "-",
+            )  # fmt: skip
+    Console(width=240).print(table)
+    typer.echo(f"{len(views)} transfer(s)" + (" overdue" if overdue else ""))

@@ -201,3 +201,48 @@ class OffsiteFiling(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     renewed_from_id: Mapped[int | None] = mapped_column(ForeignKey("medical_offsite_filing.id"))
+
+
+class TransferRole(enum.StrEnum):
+    """Which side of a transfer (医保关系转移接续) this node is."""
+
+    NEW_CITY = "new_city"  # 转入地: the person enrols here and asks for the history
+    OLD_CITY = "old_city"  # 转出地: closes the record and sends the contribution history
+
+
+class TransferStatus(enum.StrEnum):
+    REQUESTED = "requested"  # asked (new city) / received the request (old city)
+    CLOSED = "closed"  # old city: record closed, history sent — its step is done
+    RECEIVED = "received"  # new city: history received, years to recognise
+    COMPLETED = "completed"  # new city: years recognised, transfer done
+
+
+class TransferCase(Base):
+    """One transfer between cities as seen by this node, with the working-day deadline of each
+    step. The two nodes share ``case_ref``; their packets travel through the outbox."""
+
+    __tablename__ = "medical_transfer"
+    __table_args__ = (UniqueConstraint("case_ref", "role", name="uq_medical_transfer_case"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(36))
+    role: Mapped[TransferRole] = mapped_column(_enum(TransferRole, 12))
+    status: Mapped[TransferStatus] = mapped_column(_enum(TransferStatus, 12), index=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"), index=True)
+    old_city_code: Mapped[str] = mapped_column(String(6))
+    new_city_code: Mapped[str] = mapped_column(String(6))
+    requested_on: Mapped[dt.date] = mapped_column(Date)
+    # old city's step, counted from the day it had the request; end to end from the request
+    old_city_due: Mapped[dt.date] = mapped_column(Date)
+    end_to_end_due: Mapped[dt.date] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    received_on: Mapped[dt.date | None] = mapped_column(Date)
+    new_city_due: Mapped[dt.date | None] = mapped_column(Date)
+    completed_on: Mapped[dt.date | None] = mapped_column(Date)
+    # the history: last day covered in the old city and its insured (contribution) years
+    covered_until: Mapped[dt.date | None] = mapped_column(Date)
+    insured_years: Mapped[list[int]] = mapped_column(JSON, default=list)
+    explanation: Mapped[list[str]] = mapped_column(JSON, default=list)
+    messages: Mapped[list[str]] = mapped_column(JSON, default=list)  # outbox message ids
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64), default="")

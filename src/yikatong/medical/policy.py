@@ -270,6 +270,20 @@ class FamilySharing(_Strict):
         return self
 
 
+class Transfer(_Strict):
+    """Transfer of the medical insurance relationship between cities (医保关系转移接续): the
+    working-day limit of each step and the longest gap that keeps cover continuous."""
+
+    # the old city closes the record and sends the contribution history (转出地)
+    old_city_working_days: Annotated[StrictInt, Field(ge=1, le=60)]
+    # the new city recognises the years and completes the transfer (转入地)
+    new_city_working_days: Annotated[StrictInt, Field(ge=1, le=60)]
+    # the whole transfer, from the request to completion (seed 000: 9 working days)
+    end_to_end_working_days: Annotated[StrictInt, Field(ge=1, le=120)]
+    # a gap of at most this many months: pay the missed months, no waiting period
+    max_gap_months_without_wait: Annotated[StrictInt, Field(ge=0, le=24)]
+
+
 class MedicalPolicy(_Strict):
     """One city's resident medical insurance rules for one cover year."""
 
@@ -284,6 +298,7 @@ class MedicalPolicy(_Strict):
     settlement: Settlement
     offsite: Offsite
     family_sharing: FamilySharing
+    transfer: Transfer
 
     _illustrative: tuple[str, ...] = PrivateAttr(default=())
 

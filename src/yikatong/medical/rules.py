@@ -109,6 +109,7 @@ class WaitRule(StrEnum):
     NEWBORN = "newborn"  # newborn insured in the first year: no wait
     LATE_PAYMENT = "late_payment"  # paid after the window: fixed wait (seed 002)
     BROKEN_COVER = "broken_cover"  # cover broken: fixed + per-gap-year wait (2025 national)
+    TRANSFER = "transfer"  # moved from another city, gap bridged by the missed months (转移接续)
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,62 @@ def continuous_reward(policy: MedicalPolicy, continuous_years: int) -> Fen:
     return Fen(min(earned, limit))
 
 
+def transfer_gap_months(covered_until: dt.date, paid_on: dt.date) -> int:
+    """Calendar months without cover between the old city's last covered day and a payment in
+    the new city, the month of payment included (cover to 2024-12-31, paid 2025-03-10 → 3:
+    January, February, March); 0 when paid while the old cover still ran."""
+    if paid_on <= covered_until:
+        return 0
+    first = covered_until + dt.timedelta(days=1)
+    return (paid_on.year * 12 + paid_on.month) - (first.year * 12 + first.month) + 1
+
+
+def bridge_transfer_gap(
+    policy: MedicalPolicy,
+    decision: CoverageDecision,
+    *,
+    covered_until: dt.date,
+    old_city_code: str,
+) -> CoverageDecision:
+    """Apply a completed transfer (转移接续) to a coverage decision of the new city.
+
+    A gap of at most ``transfer.max_gap_months_without_wait`` months after the old city's cover
+    is bridged: the contribution pays the missed months and cover runs on from the day after the
+    old cover ended (never before 1 January of the cover year), with no waiting period. A longer
+    gap keeps ``decision`` and says why.
+    """
+    limit = policy.transfer.max_gap_months_without_wait
+    gap = transfer_gap_months(covered_until, decision.paid_on)
+    note = (
+        f"transferred from city {old_city_code}, covered there until {covered_until}: "
+        f"{gap} month(s) without cover up to the payment on {decision.paid_on}"
+    )
+    if gap > limit:
+        return replace(
+            decision,
+            explanation=(*decision.explanation, f"{note}; more than {limit}: the wait applies"),
+        )
+    covered_from = max(covered_until + dt.timedelta(days=1), policy.collection.cover_starts)
+    if covered_from > policy.cover_ends or covered_from >= decision.covered_from:
+        return replace(decision, explanation=(*decision.explanation, f"{note}; nothing to bridge"))
+    missed = (
+        f"pays the {gap} missed month(s) from {covered_until + dt.timedelta(days=1)}"
+        if gap
+        else "no month missed"
+    )
+    return replace(
+        decision,
+        rule=WaitRule.TRANSFER,
+        covered_from=covered_from,
+        waiting_months=0,
+        explanation=(
+            *decision.explanation,
+            f"{note}; at most {limit}: the contribution {missed}, no waiting period, "
+            f"covered from {covered_from}",
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- settlement
 
 
@@ -357,11 +414,18 @@ class Settlement:
         return Fen(self.total - self.fund - self.critical_illness)
 
 
-def _validate_claim(claim: Claim) -> None:
+def _claim_sums(claim: Claim, b_share_bp: int) -> tuple[int, int, int]:
+    """Validate a claim and add it up in one pass: (total, class C, class B self-pay share).
+
+    The class B share is rounded per item: the share printed next to each line of the bill.
+    """
     if not claim.items:
         raise InvalidInput("a claim needs at least one item", field="items")
+    total = class_c = class_b = 0
+    half = BASIS_POINTS // 2
     for index, item in enumerate(claim.items):
-        if not isinstance(item.item_class, ItemClass):
+        item_class = item.item_class
+        if not isinstance(item_class, ItemClass):
             raise InvalidInput(
                 f"item {index}: class must be A, B or C", field=f"items[{index}].item_class"
             )
@@ -373,9 +437,16 @@ def _validate_claim(claim: Claim) -> None:
             raise InvalidInput(
                 f"item {index}: unit price cannot be negative", field=f"items[{index}].unit_price"
             )
+        amount = item.quantity * item.unit_price
+        total += amount
+        if item_class is ItemClass.C:
+            class_c += amount
+        elif item_class is ItemClass.B:
+            class_b += (amount * b_share_bp + half) // BASIS_POINTS  # share_of, inlined
     for name in ("personal_account_balance", "family_account_balance"):
         if getattr(claim, name) < 0:
             raise InvalidInput(f"{name.replace('_', ' ')} cannot be negative", field=name)
+    return total, class_c, class_b
 
 
 def _critical_illness_on(policy: MedicalPolicy, eligible: int) -> int:
@@ -422,16 +493,9 @@ def settle_claim(
             f"institution level must be 1, 2 or 3, not {institution_level!r}",
             field="institution_level",
         ) from None
-    _validate_claim(claim)
     rules = policy.settlement
-
-    total = sum(item.amount for item in claim.items)
-    class_c = sum(item.amount for item in claim.items if item.item_class is ItemClass.C)
     b_share_bp = rules.catalogue.class_b_self_pay_bp
-    # rounded per item: the share printed next to each line of the hospital bill
-    class_b = sum(
-        share_of(item.amount, b_share_bp) for item in claim.items if item.item_class is ItemClass.B
-    )
+    total, class_c, class_b = _claim_sums(claim, b_share_bp)
     eligible = total - class_c - class_b
 
     deductible_level = rules.deductible.of(level)

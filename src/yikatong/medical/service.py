@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -28,8 +30,16 @@ from sqlalchemy.orm import Session
 
 from yikatong import node as current_node
 from yikatong.cards import service as cards
-from yikatong.core import clock
-from yikatong.core.errors import Conflict, Forbidden, InvalidInput, NotFound, PolicyError
+from yikatong.core import clock, outbox
+from yikatong.core.calendar import add_working_days, working_days_between
+from yikatong.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PolicyError,
+)
 from yikatong.core.ids import age_on
 from yikatong.core.money import Fen, format_yuan, parse_yuan
 from yikatong.ledger import service as ledger
@@ -48,6 +58,9 @@ from yikatong.medical.models import (
     Institution,
     OffsiteFiling,
     PaymentChannel,
+    TransferCase,
+    TransferRole,
+    TransferStatus,
 )
 from yikatong.medical.policy import (
     Category,
@@ -67,6 +80,7 @@ from yikatong.medical.rules import (
     PriorCover,
     Settlement,
     add_months,
+    bridge_transfer_gap,
     continuous_reward,
     contribution_due,
     coverage_start,
@@ -75,6 +89,8 @@ from yikatong.medical.rules import (
 )
 from yikatong.registry import service as registry
 from yikatong.registry.service import Resident
+
+_T = TypeVar("_T")
 
 
 def policy_for(city: str, year: int, *, allow_illustrative: bool) -> MedicalPolicy:
@@ -168,10 +184,16 @@ def _cached_policy(city: str, year: int, allow_illustrative: bool) -> MedicalPol
     return load_medical_policy(city, year, allow_illustrative=allow_illustrative)
 
 
+@functools.lru_cache(maxsize=64)
+def _city_of_code(city_code: str) -> str | None:
+    """The packaged policy city of ``city_code`` (the packaged files do not change at run time)."""
+    return city_name_for_code(city_code)
+
+
 def city_policy(year: int, *, field: str = "year") -> MedicalPolicy:
     """The own city's policy for cover ``year``; a year without a policy is bad input."""
     current = current_node.current()
-    city = city_name_for_code(current.city_code)
+    city = _city_of_code(current.city_code)
     if city is None:
         raise PolicyError(
             f"no resident medical insurance policy is shipped for city code {current.city_code}"
@@ -323,11 +345,15 @@ def amount_due(session: Session, resident_id: int, year: int, *, tier: str | Non
 
 
 def _insured_years(session: Session, resident_id: int) -> set[int]:
-    return set(
+    """Years paid here, and years recognised from other cities by completed transfers."""
+    years = set(
         session.scalars(
             select(Enrolment.year).where(Enrolment.resident_id == resident_id, Enrolment.paid)
         )
     )
+    for case in _completed_transfers(session, resident_id):
+        years.update(case.insured_years)
+    return years
 
 
 def _continuous_before(years: set[int], year: int) -> int:
@@ -339,10 +365,38 @@ def _continuous_before(years: set[int], year: int) -> int:
 
 
 def enrol(
-    session: Session, resident_id: int, year: int, *, tier: str | None, actor: str
+    session: Session,
+    resident_id: int,
+    year: int,
+    *,
+    tier: str | None,
+    actor: str,
+    previous_city_code: str | None = None,
 ) -> Enrolment:
-    """Enrol a resident for cover ``year`` (参保登记), or return the existing enrolment."""
+    """Enrol a resident for cover ``year`` (参保登记), or return the existing enrolment.
+
+    ``previous_city_code``: the person was insured in another city; enrolling here starts the
+    transfer (转移接续) from it, unless one is already open. A resident whose record this city
+    closed by a transfer out is not enrolled here for a later year.
+    """
     due = amount_due(session, resident_id, year, tier=tier)
+    closed = _closed_out(session, resident_id)
+    if closed is not None and closed.closed_on is not None and year > closed.closed_on.year:
+        raise Conflict(
+            f"resident {resident_id} transferred out to city {closed.new_city_code} on "
+            f"{closed.closed_on} (transfer {closed.id}); enrol there",
+            resident_id=resident_id,
+        )
+    if previous_city_code is not None:
+        open_case = session.scalar(
+            select(TransferCase.id).where(
+                TransferCase.resident_id == resident_id,
+                TransferCase.role == TransferRole.NEW_CITY,
+                TransferCase.status.in_(_OPEN_NEW_CITY),
+            )
+        )
+        if open_case is None:
+            request_transfer(session, resident_id, old_city_code=previous_city_code, actor=actor)
     existing = session.scalar(
         select(Enrolment).where(Enrolment.resident_id == resident_id, Enrolment.year == year)
     )
@@ -462,6 +516,12 @@ def pay_contribution(
         policy, paid_on, prior_cover=PriorCover.of(years), newborn_birth_date=newborn,
         back_paid_months=back_paid_months,
     )  # fmt: skip
+    for case in _completed_transfers(session, resident_id):
+        if case.covered_until is not None and case.covered_until.year in (year - 1, year):
+            decision = bridge_transfer_gap(
+                policy, decision, covered_until=case.covered_until,
+                old_city_code=case.old_city_code,
+            )  # fmt: skip
 
     if channel is PaymentChannel.CARD:
         source = card_financial_account(session, resident_id)
@@ -887,6 +947,10 @@ def _covered(session: Session, resident_id: int, on: dt.date) -> Enrolment:
     enrolment = session.scalar(
         select(Enrolment).where(Enrolment.resident_id == resident_id, Enrolment.year == on.year)
     )
+    return _check_cover(enrolment, resident_id, on)
+
+
+def _check_cover(enrolment: Enrolment | None, resident_id: int, on: dt.date) -> Enrolment:
     if enrolment is None or not enrolment.paid:
         raise Conflict(
             f"resident {resident_id} has not paid the {on.year} contribution; no benefits on {on}",
@@ -980,10 +1044,43 @@ def settle(
         institution_level=institution.level, offsite=offsite,
     )  # fmt: skip
     after = settlement.accumulators
-    record = ClaimRecord(
+    record = _claim_record(
+        institution, claim_no, len(attempts) + 1, resident_id, service_date, offsite,
+        family_payer_id, claim_items, settlement, before, actor,
+    )  # fmt: skip
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        raise Conflict(f"claim {claim_no} of {institution.code} is being settled already") from None
+    record.transfer_ids = _post_settlement(session, record, institution, settlement)
+    accumulator.deductible_paid = after.deductible_paid
+    accumulator.fund_paid = after.fund_paid
+    accumulator.critical_illness_eligible = after.critical_illness_eligible
+    accumulator.critical_illness_paid = after.critical_illness_paid
+    accumulator.claims += 1
+    session.flush()
+    return SettledClaim(record, settlement, filing)
+
+
+def _claim_record(
+    institution: Institution,
+    claim_no: str,
+    attempt: int,
+    resident_id: int,
+    service_date: dt.date,
+    offsite: OffsiteCase | None,
+    family_payer_id: int | None,
+    claim_items: Sequence[ClaimItem],
+    settlement: Settlement,
+    before: Accumulators,
+    actor: str,
+) -> ClaimRecord:
+    after = settlement.accumulators
+    return ClaimRecord(
         institution_id=institution.id,
         claim_no=claim_no,
-        attempt=len(attempts) + 1,
+        attempt=attempt,
         resident_id=resident_id,
         year=service_date.year,
         service_date=service_date,
@@ -1016,53 +1113,348 @@ def settle(
         settled_at=clock.now(),
         settled_by=actor[:64],
     )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:
-        raise Conflict(f"claim {claim_no} of {institution.code} is being settled already") from None
-    record.transfer_ids = _post_settlement(session, record, institution, settlement)
-    accumulator.deductible_paid = after.deductible_paid
-    accumulator.fund_paid = after.fund_paid
-    accumulator.critical_illness_eligible = after.critical_illness_eligible
-    accumulator.critical_illness_paid = after.critical_illness_paid
-    accumulator.claims += 1
-    session.flush()
-    return SettledClaim(record, settlement, filing)
 
 
 def _post_settlement(
     session: Session, record: ClaimRecord, institution: Institution, settlement: Settlement
 ) -> list[int]:
-    credit = institution_account(session, institution)
-    sources: list[tuple[str, int, Fen]] = [
-        ("fund", fund_account(session), settlement.fund),
-        ("critical_illness", critical_illness_account(session), settlement.critical_illness),
-        ("personal_account", personal_account(session, record.resident_id),
+    requests = _settlement_requests(session, record, institution, settlement, {})
+    if not requests:
+        return []
+    return [transfer.id for transfer in ledger.post_linked(session, requests)]
+
+
+def _settlement_requests(
+    session: Session,
+    record: ClaimRecord,
+    institution: Institution,
+    settlement: Settlement,
+    accounts: dict[str, int],
+) -> list[TransferRequest]:
+    """The transfers paying ``institution`` for a settled claim, one per payer with a share;
+    ``accounts`` caches ledger account ids across the claims of a batch."""
+
+    def account(name: str, open_it: functools.partial[int]) -> int:
+        if name not in accounts:
+            accounts[name] = open_it()
+        return accounts[name]
+
+    payers: list[tuple[str, str, functools.partial[int], Fen]] = [
+        ("fund", "fund", functools.partial(fund_account, session), settlement.fund),
+        ("critical_illness", "ci", functools.partial(critical_illness_account, session),
+         settlement.critical_illness),
+        ("personal_account", f"pa:{record.resident_id}",
+         functools.partial(personal_account, session, record.resident_id),
          settlement.personal_account),
-        ("cash", cash_account(session), settlement.cash),
     ]  # fmt: skip
     if record.family_payer_id is not None:
-        sources.insert(
-            3,
-            ("family_account", personal_account(session, record.family_payer_id),
+        payers.append(
+            ("family_account", f"pa:{record.family_payer_id}",
+             functools.partial(personal_account, session, record.family_payer_id),
              settlement.family_account),
         )  # fmt: skip
+    payers.append(("cash", "cash", functools.partial(cash_account, session), settlement.cash))
+    credit = account(
+        f"inst:{institution.code}", functools.partial(institution_account, session, institution)
+    )
     prefix = f"medical:claim:{institution.code}:{record.claim_no}:{record.attempt}"
-    requests = [
+    return [
         TransferRequest(
             idempotency_key=f"{prefix}:{payer}",
-            debit_account_id=account,
+            debit_account_id=account(name, open_it),
             credit_account_id=credit,
             amount=amount,
             metadata={"medical": "settlement", "claim": record.id, "payer": payer},
         )
-        for payer, account, amount in sources
+        for payer, name, open_it, amount in payers
         if amount > 0
     ]
-    if not requests:
-        return []
-    return [transfer.id for transfer in ledger.post_linked(session, requests)]
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """One bill of a batch for ``settle_claims_bulk`` (the arguments of ``settle``)."""
+
+    institution_code: str
+    resident_id: int
+    claim_no: str
+    items: Sequence[ClaimItem]
+    service_date: dt.date | None = None
+    family_payer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What happened to one claim of a batch: settled, or refused with the error ``settle``
+    would have raised for it (nothing of a refused claim is stored)."""
+
+    claim_no: str
+    settled: SettledClaim | None
+    error: DomainError | None = None
+
+
+_IN_CHUNK = 500
+
+
+def _chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
+
+
+def _lock_accumulators(
+    session: Session, keys: set[tuple[int, int]]
+) -> dict[tuple[int, int], Accumulator]:
+    """Accumulator rows of many (resident, year), created where missing, locked FOR UPDATE in
+    resident order (the order every batch takes them, so two batches cannot deadlock)."""
+    people = sorted({resident for resident, _ in keys})
+    years = {year for _, year in keys}
+
+    def read() -> dict[tuple[int, int], Accumulator]:
+        rows: dict[tuple[int, int], Accumulator] = {}
+        for chunk in _chunks(people):
+            query = (
+                select(Accumulator)
+                .where(Accumulator.resident_id.in_(chunk), Accumulator.year.in_(years))
+                .order_by(Accumulator.resident_id, Accumulator.year)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            for row in session.scalars(query):
+                rows[(row.resident_id, row.year)] = row
+        return rows
+
+    rows = read()
+    missing = sorted(keys - rows.keys())
+    if missing:
+        try:
+            with session.begin_nested():
+                session.add_all(
+                    Accumulator(
+                        resident_id=resident, year=year, deductible_paid=0, fund_paid=0,
+                        critical_illness_eligible=0, critical_illness_paid=0, claims=0,
+                    )
+                    for resident, year in missing
+                )  # fmt: skip
+        except IntegrityError:
+            # a concurrent claim created some of them: take them one by one
+            for resident, year in missing:
+                _lock_accumulator(session, resident, year)
+        rows = read()
+    return rows
+
+
+def settle_claims_bulk(
+    session: Session, requests: Sequence[ClaimRequest], *, actor: str
+) -> list[BulkOutcome]:
+    """Settle many bills in the caller's transaction (批量结算) with every check of ``settle``.
+
+    Per batch: institutions, enrolments and earlier attempts are read once; each person's
+    accumulator rows are locked once and written once; the ledger transfers go through one
+    ``post_batch``. A claim that ``settle`` would refuse (bad input, no cover, a claim number
+    already settled — also earlier in the same batch) is refused alone with that error; claims
+    of one person are settled in the order given. If the ledger refuses a transfer (an account
+    spent by a concurrent transaction) the whole batch raises Conflict and the caller rolls back.
+    """
+    outcomes: list[BulkOutcome | None] = [None] * len(requests)
+    today = clock.today()
+    codes = sorted({r.institution_code for r in requests})
+    institutions = {
+        i.code: i
+        for chunk in _chunks(codes)
+        for i in session.scalars(select(Institution).where(Institution.code.in_(chunk)))
+    }
+    known_people: dict[int, bool] = {}
+
+    def exists(resident_id: int) -> None:
+        if resident_id not in known_people:
+            try:
+                registry.get_resident(session, resident_id)
+                known_people[resident_id] = True
+            except NotFound:
+                known_people[resident_id] = False
+        if not known_people[resident_id]:
+            raise NotFound(f"no resident with id {resident_id}")
+
+    # 1. everything that needs no lock, claim by claim
+    @dataclass
+    class Ready:
+        index: int
+        request: ClaimRequest
+        claim_no: str
+        institution: Institution
+        service_date: dt.date
+        policy: MedicalPolicy
+        offsite: OffsiteCase | None
+        filing: OffsiteFiling | None
+
+    ready: list[Ready] = []
+    payers_checked: set[tuple[int, int, int]] = set()
+    for index, request in enumerate(requests):
+        claim_no = request.claim_no.strip()
+        try:
+            if not claim_no or len(claim_no) > 40:
+                raise InvalidInput("a claim number is 1–40 characters", field="claim_no")
+            institution = institutions.get(request.institution_code)
+            if institution is None:
+                raise InvalidInput(
+                    f"no registered institution with code {request.institution_code!r}",
+                    field="institution",
+                )
+            if not institution.designated:
+                raise InvalidInput(
+                    f"institution {institution.code} is not designated (非定点): the resident "
+                    "pays and claims manually",
+                    field="institution",
+                )
+            service_date = request.service_date or today
+            if service_date > today:
+                raise InvalidInput(
+                    f"service date {service_date} is in the future", field="service_date"
+                )
+            policy = city_policy(service_date.year, field="service_date")
+            exists(request.resident_id)
+            offsite, filing = offsite_case_for(
+                session, request.resident_id, institution.city_code, service_date
+            )
+            if offsite is not None and not institution.province_direct:
+                raise InvalidInput(
+                    f"institution {institution.code} is outside the city without direct "
+                    "settlement; the resident claims manually",
+                    field="institution",
+                )
+            payer = request.family_payer_id
+            if (
+                payer is not None
+                and (policy.year, request.resident_id, payer) not in payers_checked
+            ):
+                _check_family_payer(session, policy, request.resident_id, payer)
+                payers_checked.add((policy.year, request.resident_id, payer))
+        except DomainError as error:
+            outcomes[index] = BulkOutcome(claim_no, None, error)
+            continue
+        ready.append(
+            Ready(index, request, claim_no, institution, service_date, policy, offsite, filing)
+        )
+
+    # 2. cover, read once for everybody in the batch
+    people = sorted({r.request.resident_id for r in ready})
+    enrolments: dict[tuple[int, int], Enrolment] = {}
+    for chunk in _chunks(people):
+        for enrolment in session.scalars(select(Enrolment).where(Enrolment.resident_id.in_(chunk))):
+            enrolments[(enrolment.resident_id, enrolment.year)] = enrolment
+    covered: list[Ready] = []
+    for item in ready:
+        person, on = item.request.resident_id, item.service_date
+        try:
+            _check_cover(enrolments.get((person, on.year)), person, on)
+        except DomainError as error:
+            outcomes[item.index] = BulkOutcome(item.claim_no, None, error)
+            continue
+        covered.append(item)
+
+    # 3. lock each person's accumulators once, then read the earlier attempts of the claims
+    locked = _lock_accumulators(
+        session, {(r.request.resident_id, r.service_date.year) for r in covered}
+    )
+    attempts: dict[tuple[int, str], int] = {}
+    standing: dict[tuple[int, str], int] = {}
+    numbers = sorted({r.claim_no for r in covered})
+    for numbers_chunk in _chunks(numbers):
+        for found in session.execute(
+            select(
+                ClaimRecord.id, ClaimRecord.institution_id, ClaimRecord.claim_no,
+                ClaimRecord.status,
+            ).where(ClaimRecord.claim_no.in_(numbers_chunk))
+        ):  # fmt: skip
+            key = (found.institution_id, found.claim_no)
+            attempts[key] = attempts.get(key, 0) + 1
+            if found.status == ClaimStatus.SETTLED:
+                standing[key] = found.id
+    balances: dict[int, Fen] = {}
+
+    def balance_of(resident_id: int) -> Fen:
+        if resident_id not in balances:
+            balances[resident_id] = personal_account_balance(session, resident_id)
+        return balances[resident_id]
+
+    # 4. settle in order, carrying each person's figures from one claim to the next
+    figures = {key: _as_rules(row, 0) for key, row in locked.items()}
+    in_batch: set[tuple[int, str]] = set()
+    settled: list[tuple[Ready, Settlement, ClaimRecord]] = []
+    for item in covered:
+        request, institution = item.request, item.institution
+        key = (institution.id, item.claim_no)
+        person, year = request.resident_id, item.service_date.year
+        try:
+            if key in standing or key in in_batch:
+                where = f"settlement {standing[key]}" if key in standing else "earlier in the batch"
+                raise Conflict(
+                    f"claim {item.claim_no} of {institution.code} is already settled ({where}); "
+                    "reverse it before settling again",
+                    claim_id=standing.get(key),
+                )
+            enrolment = enrolments[(person, year)]
+            before = replace(figures[(person, year)], continuous_years=enrolment.continuous_years)
+            payer = request.family_payer_id
+            claim_items = tuple(request.items)
+            settlement = settle_claim(
+                item.policy,
+                Claim(claim_items, balance_of(person), balance_of(payer) if payer else NO_FEN),
+                before, institution_level=institution.level, offsite=item.offsite,
+            )  # fmt: skip
+        except DomainError as error:
+            outcomes[item.index] = BulkOutcome(item.claim_no, None, error)
+            continue
+        in_batch.add(key)
+        figures[(person, year)] = settlement.accumulators
+        balances[person] = Fen(balances[person] - settlement.personal_account)
+        if payer is not None:
+            balances[payer] = Fen(balances[payer] - settlement.family_account)
+        record = _claim_record(
+            institution, item.claim_no, attempts.get(key, 0) + 1, person, item.service_date,
+            item.offsite, payer, claim_items, settlement, before, actor,
+        )  # fmt: skip
+        settled.append((item, settlement, record))
+
+    # 5. store the records, post the money in one batch, write each accumulator once
+    if not settled:
+        return [o for o in outcomes if o is not None]
+    try:
+        with session.begin_nested():
+            session.add_all(record for _, _, record in settled)
+    except IntegrityError:
+        raise Conflict("a claim of this batch is being settled concurrently; retry") from None
+    accounts: dict[str, int] = {}
+    per_claim = [
+        _settlement_requests(session, record, item.institution, settlement, accounts)
+        for item, settlement, record in settled
+    ]
+    posted = ledger.post_batch(session, [r for group in per_claim for r in group])
+    refused = [o for o in posted if o.status is not ledger.BatchStatus.POSTED]
+    if refused:
+        raise Conflict(
+            f"the ledger refused transfer {refused[0].idempotency_key}: {refused[0].reason}; "
+            "the batch is not settled"
+        )
+    position = 0
+    for (item, settlement, record), group in zip(settled, per_claim, strict=True):
+        record.transfer_ids = [
+            int(o.transfer_id or 0) for o in posted[position : position + len(group)]
+        ]
+        position += len(group)
+        row = locked[(record.resident_id, record.year)]
+        row.claims += 1
+        outcomes[item.index] = BulkOutcome(
+            item.claim_no, SettledClaim(record, settlement, item.filing)
+        )
+    for key, row in locked.items():
+        after = figures[key]
+        row.deductible_paid = after.deductible_paid
+        row.fund_paid = after.fund_paid
+        row.critical_illness_eligible = after.critical_illness_eligible
+        row.critical_illness_paid = after.critical_illness_paid
+    session.flush()
+    return [o for o in outcomes if o is not None]
 
 
 def _claim(session: Session, institution_code: str, claim_no: str) -> ClaimRecord:
@@ -1138,3 +1530,317 @@ def institution_code_of(session: Session, record: ClaimRecord) -> str:
     institution = session.get(Institution, record.institution_id)
     assert institution is not None
     return institution.code
+
+
+# --------------------------------------------------------------------------- transfer (转移接续)
+
+TRANSFER_STREAM = "medical-transfer"
+TRANSFER_REQUEST = "medical.transfer.request"  # new city → old city: send me the history
+TRANSFER_HISTORY = "medical.transfer.history"  # old city → new city: record closed, history
+_OPEN_NEW_CITY = (TransferStatus.REQUESTED, TransferStatus.RECEIVED)
+
+
+def _city_code(value: str, field: str) -> str:
+    value = value.strip()
+    if len(value) != 6 or not value.isdigit():
+        raise InvalidInput("a city code is 6 digits (GB/T 2260)", field=field)
+    if value == _own_city():
+        raise InvalidInput(f"city {value} is this city; a transfer is between cities", field=field)
+    return value
+
+
+def request_transfer(
+    session: Session, resident_id: int, *, old_city_code: str, actor: str, role: str = "clerk"
+) -> TransferCase:
+    """Start a transfer into this city (转入): ask ``old_city_code`` for the contribution history.
+
+    The request packet goes to the old city through the outbox in this transaction. Deadlines
+    in working days from today: the old city's step and the whole transfer (policy ``transfer``).
+    """
+    old_city_code = _city_code(old_city_code, "old_city_code")
+    registry.get_resident(session, resident_id)
+    open_case = session.scalar(
+        select(TransferCase.id).where(
+            TransferCase.resident_id == resident_id,
+            TransferCase.role == TransferRole.NEW_CITY,
+            TransferCase.status.in_(_OPEN_NEW_CITY),
+        )
+    )
+    if open_case is not None:
+        raise Conflict(
+            f"resident {resident_id} already has an open transfer (case {open_case})",
+            transfer_id=open_case,
+        )
+    today = clock.today()
+    rules = city_policy(today.year).transfer
+    id_number = registry.reveal(
+        session, resident_id, actor=actor, role=role, fields=("id_number",),
+        reason=f"医保关系转移接续: contribution history asked from city {old_city_code}",
+    )["id_number"]  # fmt: skip
+    case = TransferCase(
+        case_ref=str(uuid.uuid4()),
+        role=TransferRole.NEW_CITY,
+        status=TransferStatus.REQUESTED,
+        resident_id=resident_id,
+        old_city_code=old_city_code,
+        new_city_code=_own_city(),
+        requested_on=today,
+        old_city_due=add_working_days(today, rules.old_city_working_days),
+        end_to_end_due=add_working_days(today, rules.end_to_end_working_days),
+        insured_years=[],
+        explanation=[
+            f"{today}: transfer from city {old_city_code} requested; the old city's step is due "
+            f"within {rules.old_city_working_days} working days, the whole transfer within "
+            f"{rules.end_to_end_working_days}"
+        ],
+        messages=[],
+        created_at=clock.now(),
+        created_by=actor[:64],
+    )
+    session.add(case)
+    session.flush()
+    message = outbox.enqueue(
+        session, old_city_code, TRANSFER_STREAM, TRANSFER_REQUEST,
+        {"case_ref": case.case_ref, "id_number": id_number, "new_city_code": _own_city(),
+         "requested_on": today.isoformat()},
+    )  # fmt: skip
+    case.messages = [message]
+    session.flush()
+    return case
+
+
+def _body_text(body: dict[str, Any], name: str, *, length: int | None = None) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or (length is not None and len(value) != length):
+        raise InvalidInput(f"transfer packet: {name} is missing or malformed", field=name)
+    return value
+
+
+def _body_date(body: dict[str, Any], name: str) -> dt.date | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(f"transfer packet: {name} is not a date", field=name) from None
+
+
+def apply_transfer_packet(
+    session: Session, sender: str, payload_type: str, body: dict[str, Any]
+) -> TransferCase:
+    """Apply a transfer packet from city ``sender`` (the federation inbox calls this for payload
+    types ``medical.transfer.request`` and ``medical.transfer.history``). A replay of a packet
+    already applied changes nothing and returns the case."""
+    case_ref = _body_text(body, "case_ref", length=36)
+    today = clock.today()
+    if payload_type == TRANSFER_REQUEST:
+        existing = session.scalar(
+            select(TransferCase).where(
+                TransferCase.case_ref == case_ref, TransferCase.role == TransferRole.OLD_CITY
+            )
+        )
+        if existing is not None:
+            return existing
+        if _body_text(body, "new_city_code", length=6) != sender:
+            raise InvalidInput("transfer packet: new_city_code is not the sender", field="sender")
+        requested_on = _body_date(body, "requested_on") or today
+        rules = city_policy(today.year).transfer
+        person = registry.find_by_id_number(session, _body_text(body, "id_number"))
+        case = TransferCase(
+            case_ref=case_ref,
+            role=TransferRole.OLD_CITY,
+            status=TransferStatus.REQUESTED,
+            resident_id=person.id if person else None,
+            old_city_code=_own_city(),
+            new_city_code=sender,
+            requested_on=requested_on,
+            old_city_due=add_working_days(today, rules.old_city_working_days),
+            end_to_end_due=add_working_days(requested_on, rules.end_to_end_working_days),
+            insured_years=[],
+            explanation=[
+                f"{today}: city {sender} asked for the history (requested {requested_on}); "
+                + ("resident found" if person else "no resident with that ID number here")
+                + f"; close and send within {rules.old_city_working_days} working days"
+            ],
+            messages=[],
+            created_at=clock.now(),
+            created_by=f"city:{sender}",
+        )
+        session.add(case)
+        session.flush()
+        return case
+    if payload_type == TRANSFER_HISTORY:
+        found = session.scalar(
+            select(TransferCase).where(
+                TransferCase.case_ref == case_ref, TransferCase.role == TransferRole.NEW_CITY
+            )
+        )
+        if found is None or found.old_city_code != sender:
+            raise NotFound(f"no transfer {case_ref} from city {sender} here")
+        case = found
+        if case.status is not TransferStatus.REQUESTED:
+            return case
+        years = body.get("insured_years")
+        if not isinstance(years, list) or not all(isinstance(y, int) for y in years):
+            raise InvalidInput("transfer packet: insured_years is not a list of years", field="y")
+        rules = city_policy(today.year).transfer
+        case.covered_until = _body_date(body, "covered_until")
+        case.insured_years = sorted(set(years))
+        case.received_on = today
+        case.new_city_due = add_working_days(today, rules.new_city_working_days)
+        case.status = TransferStatus.RECEIVED
+        case.explanation = [
+            *case.explanation,
+            f"{today}: history received from city {sender}: insured years "
+            f"{', '.join(map(str, case.insured_years)) or 'none'}, covered until "
+            f"{case.covered_until or 'never'}; complete within {rules.new_city_working_days} "
+            "working days",
+        ]
+        session.flush()
+        return case
+    raise InvalidInput(f"unknown transfer packet type {payload_type!r}", field="payload_type")
+
+
+def _transfer(session: Session, transfer_id: int, role: TransferRole) -> TransferCase:
+    case = session.get(TransferCase, transfer_id)
+    if case is None:
+        raise NotFound(f"no transfer with id {transfer_id}")
+    if case.role is not role:
+        side = "old (转出)" if role is TransferRole.OLD_CITY else "new (转入)"
+        raise Conflict(f"transfer {transfer_id} is not one where this city is the {side} city")
+    return case
+
+
+def send_transfer_history(session: Session, transfer_id: int, *, actor: str) -> TransferCase:
+    """Old city's step (转出): close the record and send the contribution history — the insured
+    years and the last day covered — to the new city through the outbox, in this transaction."""
+    case = _transfer(session, transfer_id, TransferRole.OLD_CITY)
+    if case.status is not TransferStatus.REQUESTED:
+        raise Conflict(f"transfer {transfer_id} is {case.status.value}; the history was sent")
+    years = sorted(_insured_years(session, case.resident_id)) if case.resident_id else []
+    covered_until = dt.date(years[-1], 12, 31) if years else None
+    today = clock.today()
+    case.insured_years = years
+    case.covered_until = covered_until
+    case.status = TransferStatus.CLOSED
+    case.closed_on = today
+    message = outbox.enqueue(
+        session, case.new_city_code, TRANSFER_STREAM, TRANSFER_HISTORY,
+        {"case_ref": case.case_ref, "insured_years": years,
+         "covered_until": covered_until.isoformat() if covered_until else None,
+         "closed_on": today.isoformat()},
+    )  # fmt: skip
+    case.messages = [*case.messages, message]
+    case.explanation = [
+        *case.explanation,
+        f"{today}: record closed by {actor[:40]} and history sent "
+        f"({len(years)} insured year(s), covered until {covered_until or 'never'})",
+    ]
+    session.flush()
+    return case
+
+
+def complete_transfer(session: Session, transfer_id: int, *, actor: str) -> TransferCase:
+    """New city's step (转入): recognise the old city's insured years (缴费年限互认); they count
+    for continuous cover, the continuous-enrolment reward and any gap."""
+    case = _transfer(session, transfer_id, TransferRole.NEW_CITY)
+    if case.status is not TransferStatus.RECEIVED:
+        raise Conflict(
+            f"transfer {transfer_id} is {case.status.value}; only a received history completes"
+        )
+    today = clock.today()
+    case.status = TransferStatus.COMPLETED
+    case.completed_on = today
+    case.explanation = [
+        *case.explanation,
+        f"{today}: completed by {actor[:40]}; years recognised: "
+        f"{', '.join(map(str, case.insured_years)) or 'none'}",
+    ]
+    session.flush()
+    return case
+
+
+def _completed_transfers(session: Session, resident_id: int) -> list[TransferCase]:
+    return list(
+        session.scalars(
+            select(TransferCase)
+            .where(
+                TransferCase.resident_id == resident_id,
+                TransferCase.role == TransferRole.NEW_CITY,
+                TransferCase.status == TransferStatus.COMPLETED,
+            )
+            .order_by(TransferCase.id)
+        )
+    )
+
+
+def _closed_out(session: Session, resident_id: int) -> TransferCase | None:
+    """The resident's latest transfer out of this city, unless one back in came after it."""
+    latest = session.scalar(
+        select(TransferCase)
+        .where(TransferCase.resident_id == resident_id)
+        .order_by(TransferCase.id.desc())
+        .limit(1)
+    )
+    if latest is None or latest.role is not TransferRole.OLD_CITY:
+        return None
+    return latest if latest.status is TransferStatus.CLOSED else None
+
+
+@dataclass(frozen=True)
+class TransferView:
+    case: TransferCase
+    overdue: tuple[str, ...]  # which deadlines have passed, and by how many working days
+
+
+def _late(due: dt.date, today: dt.date) -> int:
+    return working_days_between(due, today)
+
+
+def transfer_view(case: TransferCase, today: dt.date | None = None) -> TransferView:
+    today = today or clock.today()
+    reasons: list[str] = []
+    open_step = case.status in (TransferStatus.REQUESTED, TransferStatus.RECEIVED)
+    if case.status is TransferStatus.REQUESTED and today > case.old_city_due:
+        late = _late(case.old_city_due, today)
+        if late > 0:
+            reasons.append(
+                f"old city's step was due {case.old_city_due}: {late} working day(s) late"
+            )
+    if case.status is TransferStatus.RECEIVED and case.new_city_due and today > case.new_city_due:
+        late = _late(case.new_city_due, today)
+        if late > 0:
+            reasons.append(
+                f"new city's step was due {case.new_city_due}: {late} working day(s) late"
+            )
+    if open_step and today > case.end_to_end_due:
+        late = _late(case.end_to_end_due, today)
+        if late > 0:
+            reasons.append(
+                f"the whole transfer was due {case.end_to_end_due}: {late} working day(s) late"
+            )
+    return TransferView(case, tuple(reasons))
+
+
+def list_transfers(
+    session: Session, *, overdue: bool = False, limit: int = 500
+) -> list[TransferView]:
+    """Transfer cases, newest first; with ``overdue`` only the open ones past a deadline."""
+    query = select(TransferCase).order_by(TransferCase.id.desc())
+    if overdue:
+        query = query.where(
+            TransferCase.status.in_((TransferStatus.REQUESTED, TransferStatus.RECEIVED))
+        )
+    else:
+        query = query.limit(limit)
+    today = clock.today()
+    views = [transfer_view(case, today) for case in session.scalars(query)]
+    return [v for v in views if v.overdue][:limit] if overdue else views
+
+
+def get_transfer(session: Session, transfer_id: int) -> TransferCase:
+    case = session.get(TransferCase, transfer_id)
+    if case is None:
+        raise NotFound(f"no transfer with id {transfer_id}")
+    return case

@@ -60,6 +60,7 @@ def test_show_prints_the_seed_figures_in_the_demo() -> None:
     assert result.exit_code == 0, result.output
     assert "462.00" in result.output
     assert "850.00" in result.output
+    assert "old city ≤10, new city ≤5" in result.output
 
 
 def test_show_of_a_missing_year_raises_not_found() -> None:
