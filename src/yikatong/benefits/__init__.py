@@ -1,0 +1,1 @@
+"""Benefit disbursement (一卡通发): programmes, monthly batches, bank files, reconciliation."""

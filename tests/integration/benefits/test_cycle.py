@@ -1,0 +1,330 @@
+"""The monthly disbursement cycle on both backends: generate → approve → export → return →
+re-queue → reconcile, with the ledger moving at every step and nobody paid twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.integration.benefits.conftest import CHECKER, MAKER, World, bank_lines, return_file
+from yikatong.audit import service as audit
+from yikatong.benefits import service
+from yikatong.benefits.models import BatchStatus, FailedDisposition, LineStatus, ProgrammeKind
+from yikatong.core import clock
+from yikatong.core.errors import Conflict, Forbidden, InvalidInput
+from yikatong.core.money import yuan
+from yikatong.ledger import service as ledger
+
+MARCH = dt.date(2025, 3, 1)
+APRIL = dt.date(2025, 4, 1)
+PENSION = yuan(3000)  # illustrative default of policies/qingdao/benefits-2025.yaml
+
+
+def _balances(world: World, programme_id: int) -> tuple[int, int, int]:
+    with world.node.transaction() as session:
+        p = service.get_programme(session, programme_id)
+        clearing = ledger.get_account_by_code(session, service.BANK_CLEARING_CODE)
+        return (
+            ledger.balance(session, p.budget_account_id),
+            ledger.balance(session, p.payable_account_id),
+            ledger.balance(session, clearing.id),
+        )
+
+
+def test_a_failed_line_is_requeued_and_paid_the_next_month(
+    world: World, fixed_clock: clock.FixedClock
+) -> None:
+    zhang, li, wang = world.resident("张三丰"), world.resident("李四"), world.resident("王五")
+    programme_id = world.pension([zhang, li, wang])
+    with world.node.transaction() as session:
+        march = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        assert (march.line_count, march.total) == (3, 3 * PENSION)
+        assert march.value_date == dt.date(2025, 3, 10)  # pay day 10, a Monday
+        service.approve_batch(session, march.id, actor=CHECKER)
+    assert _balances(world, programme_id) == (
+        yuan(100_000) - 3 * PENSION,
+        3 * PENSION,
+        yuan(100_000),
+    )
+
+    with world.node.transaction() as session:
+        bank = service.export_bank_file(session, march.id, actor=MAKER)
+        header, rows = bank_lines(bank.text)
+        assert header == ["H", str(march.id), "pension", "2025-03", "2025-03-10", "3", "900000"]
+        assert [r[2] for r in rows] == ["张*丰", "李*", "王*"]
+        assert {r[3] for r in rows} == {"6222020200112233"}
+        assert all(r[4] == "300000" for r in rows)
+        reads = audit.search(session, actor=service.SYSTEM_ACTOR)
+        assert len(reads) == 3 and all(e.fields == "bank_account" for e in reads)
+        by_resident = {line.resident_id: line for line in service.batch_lines(session, march.id)}
+    failed_line = by_resident[li].id
+    answer = return_file(
+        [
+            (by_resident[zhang].id, PENSION, "paid", "CB0001", ""),
+            (failed_line, PENSION, "failed", "", "account closed 账户已销户"),
+            (by_resident[wang].id, PENSION, "paid", "CB0003", ""),
+        ]
+    )
+    with world.node.transaction() as session:
+        outcome = service.import_return_file(session, march.id, answer, actor=MAKER)
+        assert (outcome.paid, outcome.failed, outcome.batch_status) == (2, 1, BatchStatus.CLOSED)
+    # paid: payable → bank; failed: approval reversed, the money is back in the budget
+    assert _balances(world, programme_id) == (
+        yuan(100_000) - 2 * PENSION,
+        0,
+        yuan(100_000) - 2 * PENSION,
+    )
+
+    fixed_clock.set(dt.datetime(2025, 4, 2, 2, tzinfo=dt.UTC))
+    with world.node.transaction() as session:
+        april = service.generate_batch(session, programme_id, APRIL, actor=MAKER)
+        lines = service.batch_lines(session, april.id)
+        assert april.line_count == 4 and april.total == 4 * PENSION
+        again = [line for line in lines if line.requeued_from_id == failed_line]
+        assert len(again) == 1
+        assert (again[0].period, again[0].attempt, again[0].resident_id) == (MARCH, 2, li)
+        assert service.get_line(session, failed_line).disposition is FailedDisposition.REQUEUED
+        service.approve_batch(session, april.id, actor=CHECKER)
+        service.export_bank_file(session, april.id, actor=CHECKER)
+        service.import_return_file(
+            session,
+            april.id,
+            return_file((line.id, line.amount, "paid", f"CB1{line.id:03d}", "") for line in lines),
+            actor=MAKER,
+        )
+        traces = service.payments_of(session, li)
+    assert [(t.period, t.status) for t in traces] == [
+        (APRIL, LineStatus.PAID),
+        (MARCH, LineStatus.PAID),
+        (MARCH, LineStatus.FAILED),
+    ]
+    paid_march = traces[1]
+    assert paid_march.bank_account_masked == "****2233"
+    assert paid_march.bank_reference is not None and paid_march.paid_transfer_id is not None
+    with world.node.transaction() as session:
+        report = service.reconcile_batch(session, march.id)
+        assert report.balanced, report.problems
+        assert (
+            report.generated.amount
+            == report.paid.amount + report.failed.amount + report.pending.amount
+        )
+        assert (report.paid.amount, report.failed.amount, report.requeued.amount) == (
+            2 * PENSION,
+            PENSION,
+            PENSION,
+        )
+        assert service.reconcile_batch(session, april.id).paid.amount == 4 * PENSION
+        assert ledger.verify(session) == []
+    # six payments of 3000 left the bank: two in March, four in April (one for March)
+    assert _balances(world, programme_id) == (
+        yuan(100_000) - 6 * PENSION,
+        0,
+        yuan(100_000) - 6 * PENSION,
+    )
+
+
+def test_the_creator_cannot_approve_a_batch(world: World) -> None:
+    programme_id = world.pension([world.resident()])
+    with world.node.transaction() as session:
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+    with pytest.raises(Forbidden), world.node.transaction() as session:
+        service.approve_batch(session, batch.id, actor=MAKER)
+    with world.node.transaction() as session:
+        assert service.get_batch(session, batch.id).status is BatchStatus.GENERATED
+        assert service.approve_batch(session, batch.id, actor=CHECKER).approved_by == CHECKER
+
+
+def test_generating_the_same_month_again_adds_nothing(world: World) -> None:
+    residents = [world.resident(), world.resident()]
+    programme_id = world.pension(residents)
+    with world.node.transaction() as session:
+        first = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+    with pytest.raises(Conflict), world.node.transaction() as session:
+        service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+    with world.node.transaction() as session:
+        assert [b.id for b in service.list_batches(session)] == [first.id]
+        assert service.count_lines(session, programme_id=programme_id, period=MARCH) == 2
+    # someone enrolled later gets a supplementary batch with only them in it
+    late = world.resident("赵六")
+    with world.node.transaction() as session:
+        service.enrol_beneficiary(session, programme_id, late, actor=MAKER, first_period=MARCH)
+        extra = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        assert [line.resident_id for line in service.batch_lines(session, extra.id)] == [late]
+
+
+def test_the_deceased_are_left_out(world: World) -> None:
+    alive, dead = world.resident(), world.resident("钱七")
+    programme_id = world.pension([alive, dead])
+    with world.node.transaction() as session:
+        from yikatong.registry import service as registry
+
+        registry.record_death(session, dead, dt.date(2025, 2, 20), actor=MAKER)
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        assert [line.resident_id for line in service.batch_lines(session, batch.id)] == [alive]
+
+
+def test_importing_the_same_return_file_twice_changes_nothing(world: World) -> None:
+    programme_id = world.pension([world.resident(), world.resident()])
+    with world.node.transaction() as session:
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, batch.id, actor=CHECKER)
+        service.export_bank_file(session, batch.id, actor=MAKER)
+        first, second = service.batch_lines(session, batch.id)
+    answer = return_file(
+        [(first.id, PENSION, "paid", "CB9", ""), (second.id, PENSION, "failed", "", "frozen")]
+    )
+    with world.node.transaction() as session:
+        service.import_return_file(session, batch.id, answer, actor=MAKER)
+    before = _balances(world, programme_id)
+    with world.node.transaction() as session:
+        outcome = service.import_return_file(session, batch.id, answer, actor=MAKER)
+        assert (outcome.paid, outcome.failed, outcome.unchanged) == (0, 0, 2)
+    assert _balances(world, programme_id) == before
+    flipped = return_file([(second.id, PENSION, "paid", "CB10", "")])
+    with pytest.raises(InvalidInput) as refused, world.node.transaction() as session:
+        service.import_return_file(session, batch.id, flipped, actor=MAKER)
+    assert refused.value.extra["errors"][0]["line"] == 2
+    assert _balances(world, programme_id) == before
+
+
+def test_a_bad_return_file_is_refused_whole_with_line_numbers(world: World) -> None:
+    programme_id = world.pension([world.resident(), world.resident()])
+    with world.node.transaction() as session:
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, batch.id, actor=CHECKER)
+        service.export_bank_file(session, batch.id, actor=MAKER)
+        first, second = service.batch_lines(session, batch.id)
+    before = _balances(world, programme_id)
+    bad = return_file(
+        [
+            (first.id, PENSION, "paid", "CB1", ""),  # fine, but must not be applied
+            (second.id, PENSION - 1, "paid", "CB2", ""),  # amount differs
+            (999_999, PENSION, "paid", "CB3", ""),  # unknown line
+            (first.id, PENSION, "paid", "CB1", ""),  # duplicate
+        ]
+    )
+    with pytest.raises(InvalidInput) as refused, world.node.transaction() as session:
+        service.import_return_file(session, batch.id, bad, actor=MAKER)
+    errors = refused.value.extra["errors"]
+    assert [(e["line"], e["field"]) for e in errors] == [
+        (3, "amount_fen"),
+        (4, "line_id"),
+        (5, "line_id"),
+    ]
+    assert _balances(world, programme_id) == before
+    with world.node.transaction() as session:
+        assert all(
+            line.status is LineStatus.PENDING for line in service.batch_lines(session, batch.id)
+        )
+
+
+def test_a_stopped_line_is_not_requeued(world: World, fixed_clock: clock.FixedClock) -> None:
+    programme_id = world.pension([world.resident()])
+    with world.node.transaction() as session:
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, batch.id, actor=CHECKER)
+        service.export_bank_file(session, batch.id, actor=MAKER)
+        (line,) = service.batch_lines(session, batch.id)
+        service.import_return_file(
+            session,
+            batch.id,
+            return_file([(line.id, PENSION, "failed", "", "no such account")]),
+            actor=MAKER,
+        )
+        service.stop_line(session, line.id, reason="稽核止付", actor=CHECKER)
+    fixed_clock.set(dt.datetime(2025, 4, 2, 2, tzinfo=dt.UTC))
+    with world.node.transaction() as session:
+        april = service.generate_batch(session, programme_id, APRIL, actor=MAKER)
+        (only,) = service.batch_lines(session, april.id)
+        assert (only.period, only.attempt) == (APRIL, 1)
+        report = service.reconcile_batch(session, batch.id)
+        assert (report.failed.amount, report.stopped.amount, report.balanced) == (
+            PENSION,
+            PENSION,
+            True,
+        )
+
+
+def test_approval_is_refused_when_the_budget_is_short(world: World) -> None:
+    programme_id = world.pension([world.resident(), world.resident()], fund=yuan(4000))
+    with world.node.transaction() as session:
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+    with pytest.raises(Conflict), world.node.transaction() as session:
+        service.approve_batch(session, batch.id, actor=CHECKER)
+    assert _balances(world, programme_id)[:2] == (yuan(4000), 0)
+
+
+def test_approving_twice_moves_the_money_once(world: World) -> None:
+    programme_id = world.pension([world.resident()])
+    with world.node.transaction() as session:
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, batch.id, actor=CHECKER)
+    after_first = _balances(world, programme_id)
+    with pytest.raises(Conflict), world.node.transaction() as session:
+        service.approve_batch(session, batch.id, actor="clerk-third")
+    assert (
+        _balances(world, programme_id)
+        == after_first
+        == (
+            yuan(100_000) - PENSION,
+            PENSION,
+            yuan(100_000),
+        )
+    )
+
+
+def test_per_person_amounts_sum_to_the_fen(world: World) -> None:
+    amounts = [yuan(1234, 56), yuan(0, 1), yuan(987, 99), yuan(3000)]
+    residents = [world.resident() for _ in amounts]
+    with world.node.transaction() as session:
+        programme = service.add_programme(
+            session,
+            code="veterans",
+            kind=ProgrammeKind.VETERANS_BENEFIT,
+            actor=MAKER,
+            allow_illustrative=True,
+        )
+        service.fund_programme(
+            session, programme.id, amount=sum(amounts), reference="YF-1", actor=MAKER
+        )
+        for rid, amount in zip(residents, amounts, strict=True):
+            amount_or_default = None if amount == yuan(3000) else amount
+            service.enrol_beneficiary(
+                session, programme.id, rid, actor=MAKER, amount=amount_or_default
+            )
+        batch = service.generate_batch(session, programme.id, MARCH, actor=MAKER)
+        assert batch.total == yuan(1234, 56) + 1 + yuan(987, 99) + programme.amount
+        service.approve_batch(session, batch.id, actor=CHECKER)
+        bank = service.export_bank_file(session, batch.id, actor=MAKER)
+        _, rows = bank_lines(bank.text)
+        assert sum(int(r[4]) for r in rows) == bank.total == batch.total
+        lines = service.batch_lines(session, batch.id)
+        service.import_return_file(
+            session,
+            batch.id,
+            return_file(
+                [
+                    (lines[0].id, lines[0].amount, "paid", "P1", ""),
+                    (lines[1].id, lines[1].amount, "failed", "", "invalid account"),
+                ]
+            ),
+            actor=MAKER,
+        )
+        report = service.reconcile_batch(session, batch.id)
+    assert report.balanced, report.problems
+    assert report.generated.amount == batch.total
+    assert report.paid.amount == yuan(1234, 56) and report.failed.amount == 1
+    assert report.pending.amount == batch.total - yuan(1234, 56) - 1
+    assert report.ledger_approved - report.ledger_reversed == (
+        report.paid.amount + report.pending.amount
+    )
+
+
+def test_a_month_outside_the_schedule_or_too_far_ahead_is_refused(world: World) -> None:
+    programme_id = world.pension([world.resident()])
+    with pytest.raises(InvalidInput) as ahead, world.node.transaction() as session:
+        service.generate_batch(session, programme_id, dt.date(2025, 6, 1), actor=MAKER)
+    assert ahead.value.field == "month"
+    with world.node.transaction() as session:
+        assert service.list_batches(session) == []
