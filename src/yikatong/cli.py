@@ -49,6 +49,11 @@ SUB_APPS: tuple[tuple[str, str], ...] = (
     ("yikatong.essc.cli", "qr"),
     ("yikatong.registry.cli", "resident"),
     ("yikatong.audit.cli", "audit"),
+    ("yikatong.acquiring.cli", "terminal"),
+    ("yikatong.acquiring.clearing_cli", "clearing"),
+    ("yikatong.transit.cli", "fares"),
+    ("yikatong.documents.cli", "document"),
+    ("yikatong.benefits.cli", "benefits"),
 )
 
 

@@ -22,10 +22,15 @@ ROUTERS: tuple[str, ...] = (
     "yikatong.registry.api",
     "yikatong.essc.api",
     "yikatong.audit.api",
+    "yikatong.acquiring.api",
+    "yikatong.transit.api",
+    "yikatong.documents.api",
+    "yikatong.benefits.api",
     "yikatong.web.pages",
     "yikatong.web.session",
     "yikatong.web.portal",
     "yikatong.web.console",
+    "yikatong.web.kiosk",
 )
 
 
