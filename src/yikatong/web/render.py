@@ -16,6 +16,9 @@ from yikatong.node import Node
 TEMPLATES_DIR = Path(str(resources.files("yikatong") / "web" / "templates"))
 STATIC_DIR = Path(str(resources.files("yikatong") / "web" / "static"))
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+# ``{{ _("…") }}`` marks text for translation; Chinese is the source language.
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 
 STATE_LABELS = {
     "applied": "已申领",
