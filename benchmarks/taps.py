@@ -12,20 +12,35 @@ Afterwards a sample of the batches is uploaded again: every tap must come back a
 and nothing may be charged twice; the merchant's acquired balance must equal the sum of the
 charged taps and the trial balance must balance. Goal (issue 4): 1M taps in under a minute.
 
-    .venv/bin/python benchmarks/taps.py [--quick] [--taps N] [--batch-size B]
+Then online authorisation over real HTTP: the same database served by ``ykt serve`` in its own
+process, and signed ride requests (``POST /api/v1/terminal/rides``) sent open-loop at a fixed rate
+by many terminals at once (each terminal one request at a time, as a real validator). Latency is
+counted from each request's scheduled send time, so a stalled server cannot hide its queue. The
+baseline is the same server answering ``GET /api/v1/node`` at the same rate in the same run.
+Goal (issue 4): p99 under 50 ms at 200 requests/s.
+
+    .venv/bin/python benchmarks/taps.py [--quick] [--taps N] [--batch-size B] [--rate R]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import itertools
+import json
+import os
 import random
+import socket
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 from _common import emit_json, machine, peak_rss_kib, ratio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +63,18 @@ from yikatong.transit.bank import SandboxBank  # noqa: E402
 LOCAL = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2025, 3, 31, 22, 0, tzinfo=LOCAL)
 LINES = ("1", "2", "26", "321", "501")
-GOALS = {"bulk_taps_per_s": 1_000_000 / 60}
+GOALS = {"bulk_taps_per_s": 1_000_000 / 60, "online_p99_ms": 50.0, "online_rate": 200.0}
 SIZES = {
     # riders, naive taps, bulk taps, batch size
     "quick": (80, 120, 8_000, 4_000),
     "full": (2_000, 2_000, 1_000_000, 20_000),
 }
+ONLINE = {
+    # online terminals, seconds of load per phase, requests per second
+    "quick": (20, 4.0, 50.0),
+    "full": (100, 30.0, 200.0),
+}
+YKT = Path(sys.executable).with_name("ykt")
 
 
 def make_riders(node: Node, count: int) -> list[str]:
@@ -116,11 +137,183 @@ def upload(
         return transit.upload_rides(session, terminal, taps, return_taps=False)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def open_loop(
+    url: str,
+    workers: list[tuple[str, bytes]],
+    cards: list[str],
+    rate: float,
+    seconds: float,
+    signed: bool,
+) -> tuple[list[float], int, float]:
+    """Send ``rate`` requests/s for ``seconds``, spread over ``workers`` terminals; each
+    terminal sends its next request at its next scheduled time (or at once when late).
+    Returns latencies in ms (from the scheduled time), the count of failed answers and the
+    rate achieved."""
+    latencies: list[float] = []
+    failures = 0
+    per_worker = rate / len(workers)
+    total = int(seconds * per_worker)
+    limits = httpx.Limits(max_connections=len(workers), max_keepalive_connections=len(workers))
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as client:
+        start = time.perf_counter() + 0.2
+
+        async def terminal(index: int, number: str, private: bytes) -> None:
+            nonlocal failures
+            rng = random.Random(index)
+            offset = index / rate  # stagger the terminals evenly
+            seq = 0
+            for n in range(total):
+                due = start + offset + n / per_worker
+                if time.perf_counter() > start + 2 * seconds + 5:
+                    failures += total - n  # the server fell too far behind: the rest count as lost
+                    return
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if signed:
+                    seq += 1
+                    body = json.dumps(
+                        {"terminal_seq": seq, "card_no": rng.choice(cards), "line": "1"}
+                    ).encode()
+                    path = "/api/v1/terminal/rides"
+                    stamp = int(time.time())
+                    headers = {
+                        "content-type": "application/json",
+                        "X-Terminal": number,
+                        "X-Timestamp": str(stamp),
+                        "X-Sequence": str(seq),
+                        "X-Signature": acquiring.sign_request(
+                            private,
+                            "Ed25519",
+                            terminal_no=number,
+                            timestamp=stamp,
+                            seq=seq,
+                            method="POST",
+                            path=path,
+                            body=body,
+                        ),
+                    }
+                    try:
+                        response = await client.post(path, content=body, headers=headers)
+                        ok = response.is_success and response.json()["decision"] == "approve"
+                    except httpx.HTTPError:
+                        ok = False
+                else:
+                    try:
+                        ok = (await client.get("/api/v1/node")).is_success
+                    except httpx.HTTPError:
+                        ok = False
+                latencies.append((time.perf_counter() - due) * 1000)
+                if not ok:
+                    failures += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(terminal(i, number, key) for i, (number, key) in enumerate(workers)))
+        elapsed = time.perf_counter() - began
+    return latencies, failures, len(latencies) / elapsed
+
+
+def online_phase(
+    tmp: str, node: Node, cards: list[str], quick: bool, rate: float | None
+) -> dict[str, Any]:
+    """Serve the benchmark database over HTTP and measure routed online authorisations."""
+    count, seconds, default_rate = ONLINE["quick" if quick else "full"]
+    rate = rate or default_rate
+    workers: list[tuple[str, bytes]] = []
+    with node.transaction() as session:
+        for i in range(count + 1):  # the last one warms the server up
+            number = f"VAL-{i:04d}"
+            _, private = acquiring.register_terminal(
+                session, terminal_no=number, merchant_code="qd-bus", line=LINES[i % len(LINES)]
+            )
+            assert private is not None
+            workers.append((number, private))
+    port = free_port()
+    env = {
+        **os.environ,
+        "YKT_DATA_DIR": tmp,
+        "YKT_DATABASE_URL": str(node.engine.url),
+        "YKT_DEMO": "true",
+    }
+    log = Path(tmp) / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(YKT), "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"ykt serve did not come up:\n{log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/api/v1/node", timeout=1.0).is_success:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        # Warm up (policy files, statement caches) as a running service would be.
+        warm, workers = workers[-1:], workers[:-1]
+        asyncio.run(open_loop(url, warm, cards, 10, 1.0, False))
+        asyncio.run(open_loop(url, warm, cards, 10, 1.0, True))
+        ping, ping_fail, ping_rate = asyncio.run(
+            open_loop(url, workers, cards, rate, seconds, False)
+        )
+        auth, auth_fail, auth_rate = asyncio.run(
+            open_loop(url, workers, cards, rate, seconds, True)
+        )
+    except BaseException:
+        if os.environ.get("PYSPY"):
+            subprocess.run(["py-spy", "dump", "--pid", str(server.pid)], check=False)
+        print(log.read_text()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    figures = {
+        "rate_target": rate,
+        "terminals": count,
+        "seconds": seconds,
+        "ping": {
+            "p50_ms": round(statistics.median(ping), 2),
+            "p99_ms": round(percentile(ping, 0.99), 2),
+            "rate": round(ping_rate, 1),
+            "failed": ping_fail,
+        },
+        "authorise": {
+            "p50_ms": round(statistics.median(auth), 2),
+            "p99_ms": round(percentile(auth, 0.99), 2),
+            "rate": round(auth_rate, 1),
+            "failed": auth_fail,
+            "requests": len(auth),
+        },
+    }
+    print(
+        f"online: {len(auth)} signed ride authorisations at {auth_rate:,.0f}/s from {count} "
+        f"terminals: p50 {figures['authorise']['p50_ms']} ms, p99 "
+        f"{figures['authorise']['p99_ms']} ms, {auth_fail} failed "
+        f"(baseline GET /api/v1/node: p50 {figures['ping']['p50_ms']} ms, "
+        f"p99 {figures['ping']['p99_ms']} ms)"
+    )
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (< 30 s)")
     parser.add_argument("--taps", type=int, help="taps for the bulk path")
     parser.add_argument("--batch-size", type=int, help="taps per upload")
+    parser.add_argument("--rate", type=float, help="online requests per second (200; quick 50)")
     args = parser.parse_args()
     riders, naive_n, bulk_n, batch = SIZES["quick" if args.quick else "full"]
     bulk_n = args.taps or bulk_n
@@ -192,8 +385,15 @@ def main() -> None:
                 assert int(charged or 0) == acquired, (charged, acquired)
                 assert ledger.trial_balance(session).balanced
             print(f"check: merchant acquired {acquired} fen = sum of charged taps; books balance")
+        online = online_phase(tmp, node, cards, args.quick, args.rate)
         node.close()
-    ratios = {"bulk_vs_naive": ratio(bulk_rate, naive_rate)}
+    ratios = {
+        "bulk_vs_naive": ratio(bulk_rate, naive_rate),
+        "bulk_vs_goal": ratio(bulk_rate, GOALS["bulk_taps_per_s"]),
+        "online_p99_vs_ping_p99": ratio(online["authorise"]["p99_ms"], online["ping"]["p99_ms"]),
+        "online_p99_goal_vs_measured": ratio(GOALS["online_p99_ms"], online["authorise"]["p99_ms"]),
+        "online_rate_vs_target": ratio(online["authorise"]["rate"], online["rate_target"]),
+    }
     emit_json(
         {
             "benchmark": "taps",
@@ -201,7 +401,13 @@ def main() -> None:
             "taps_per_s": {"naive": round(naive_rate, 1), "bulk": round(bulk_rate, 1)},
             "taps": {"naive": naive_n, "bulk": bulk_n, "batch": batch},
             "goals": GOALS,
-            "goals_met": {"bulk_taps_per_s": bulk_rate >= GOALS["bulk_taps_per_s"]},
+            "online": online,
+            "goals_met": {
+                "bulk_taps_per_s": bulk_rate >= GOALS["bulk_taps_per_s"],
+                "online_p99_ms": online["authorise"]["p99_ms"] <= GOALS["online_p99_ms"]
+                and online["authorise"]["rate"] >= 0.95 * online["rate_target"]
+                and online["authorise"]["failed"] == 0,
+            },
             "backend": "sqlite",
             "peak_rss_kib": peak_rss_kib(),
             "machine": machine(),

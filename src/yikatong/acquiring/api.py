@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, model_validator
 
@@ -32,10 +33,14 @@ MAX_SEQ = 2**62 - 1
 
 
 async def signed_terminal(request: Request, session: SessionDep) -> Terminal:
-    """Dependency: the terminal whose signature over this request verifies."""
+    """Dependency: the terminal whose signature over this request verifies.
+
+    Async only to read the raw body; the check touches the database, so it runs in a worker
+    thread like every handler (never on the event loop, which must stay free to commit)."""
     body = await request.body()
     headers = request.headers
-    return service.authenticate_terminal(
+    return await run_in_threadpool(
+        service.authenticate_terminal,
         session,
         terminal_no=headers.get("x-terminal"),
         timestamp=headers.get("x-timestamp"),
