@@ -1,0 +1,1 @@
+"""Consumer vouchers (消费券): daily releases with quotas, claims, redemption at merchants."""

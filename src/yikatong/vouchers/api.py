@@ -1,0 +1,357 @@
+"""HTTP API of consumer vouchers (消费券).
+
+Residents claim and list their vouchers (``/api/v1/vouchers/…``); merchants redeem them from a
+signed acquiring terminal (``/api/v1/terminal/voucher-redemptions``); staff create campaigns and
+read their reports. Amounts come in as yuan strings and go out as integer fen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, status
+from pydantic import BaseModel, Field, model_validator
+
+from yikatong.acquiring import service as acquiring
+from yikatong.acquiring.api import TerminalDep
+from yikatong.api.auth import Principal, current_principal, require
+from yikatong.api.deps import MAX_ROW_ID, SessionDep
+from yikatong.core import clock
+from yikatong.core.errors import Forbidden, InvalidInput
+from yikatong.core.money import parse_yuan
+from yikatong.vouchers import service
+from yikatong.vouchers.models import Voucher, VoucherCampaign, VoucherType
+
+router = APIRouter(tags=["vouchers"])
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+_READ = require("clerk", "auditor", "admin")
+_WRITE = require("admin")
+_STAFF = ("clerk", "auditor", "admin")
+_CODE = r"^[a-z0-9][a-z0-9-]{1,31}$"
+CampaignCode = Annotated[str, Path(pattern=_CODE, description="Campaign code")]
+
+
+def _fen(text: str, field: str) -> int:
+    amount = parse_yuan(text, field=field)
+    if amount <= 0:
+        raise InvalidInput("the amount must be positive", field=field)
+    return amount
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+class VoucherOut(BaseModel):
+    id: int
+    code: str
+    campaign: str
+    type: str
+    threshold: int
+    discount: int
+    state: str = Field(description="claimed, redeemed or expired (as of now)")
+    claimed_at: dt.datetime
+    expires_at: dt.datetime
+    redeemed_at: dt.datetime | None
+    order_ref: str | None
+    order_amount: int | None
+
+    @classmethod
+    def of(cls, voucher: Voucher, vtype: VoucherType, campaign: VoucherCampaign) -> VoucherOut:
+        return cls(
+            id=voucher.id,
+            code=voucher.code,
+            campaign=campaign.code,
+            type=vtype.code,
+            threshold=vtype.threshold,
+            discount=vtype.discount,
+            state=service.effective_state(voucher).value,
+            claimed_at=voucher.claimed_at,
+            expires_at=voucher.expires_at,
+            redeemed_at=voucher.redeemed_at,
+            order_ref=voucher.order_ref,
+            order_amount=voucher.order_amount,
+        )
+
+
+def _voucher_out(session: SessionDep, voucher: Voucher) -> VoucherOut:
+    vtype = session.get(VoucherType, voucher.type_id)
+    campaign = session.get(VoucherCampaign, voucher.campaign_id)
+    assert vtype is not None and campaign is not None
+    return VoucherOut.of(voucher, vtype, campaign)
+
+
+# --------------------------------------------------------------------------- residents
+
+
+def _resident_of(principal: Principal, resident_id: int | None) -> int:
+    if principal.has(*_STAFF):
+        if resident_id is None:
+            raise InvalidInput("staff name the resident (resident_id)", field="resident_id")
+        return resident_id
+    if principal.has("resident") and principal.resident_id is not None:
+        if resident_id not in (None, principal.resident_id):
+            raise Forbidden("you can see your own vouchers only")
+        return principal.resident_id
+    raise Forbidden("vouchers are shown to their holder and to staff")
+
+
+class ClaimIn(BaseModel):
+    type: str = Field(min_length=1, max_length=32, examples=["8000-600"])
+
+
+@router.post(
+    "/api/v1/vouchers/campaigns/{code}/claims",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VoucherOut,
+)
+def claim(
+    code: CampaignCode, body: ClaimIn, session: SessionDep, principal: PrincipalDep
+) -> VoucherOut:
+    """Claim a voucher of a type from today's release (领券); residents claim for themselves."""
+    if not principal.has("resident") or principal.resident_id is None:
+        raise Forbidden("vouchers are claimed by residents, for themselves")
+    voucher = service.claim_voucher(session, code, body.type, principal.resident_id)
+    return _voucher_out(session, voucher)
+
+
+@router.get("/api/v1/vouchers/mine", response_model=list[VoucherOut])
+def my_vouchers(
+    session: SessionDep,
+    principal: PrincipalDep,
+    resident_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[VoucherOut]:
+    """The resident's vouchers (我的券), newest first."""
+    rid = _resident_of(principal, resident_id)
+    return [
+        VoucherOut.of(v, t, c)
+        for v, t, c in service.vouchers_of_resident(session, rid, limit=limit)
+    ]
+
+
+class TypeOut(BaseModel):
+    code: str
+    threshold: int
+    discount: int
+    daily_quota: int
+    left_today: int | None = Field(description="vouchers still to claim today; null: no release")
+
+
+class CampaignOut(BaseModel):
+    code: str
+    name: str
+    starts_on: dt.date
+    ends_on: dt.date
+    release_time: dt.time
+    valid_hours: int
+    redeem_from: dt.time
+    redeem_until: dt.time
+    budget: int
+    types: list[TypeOut]
+    merchants: list[str]
+
+
+def _campaign_out(session: SessionDep, campaign: VoucherCampaign) -> CampaignOut:
+    now = clock.now()
+    types: list[TypeOut] = []
+    for vtype in service.campaign_types(session, campaign):
+        release = service.release_of(session, vtype.id, clock.today())
+        left = (
+            release.quota + release.returned - release.claimed
+            if release is not None and release.opens_at <= now
+            else None
+        )
+        types.append(
+            TypeOut(
+                code=vtype.code,
+                threshold=vtype.threshold,
+                discount=vtype.discount,
+                daily_quota=vtype.daily_quota,
+                left_today=left,
+            )
+        )
+    return CampaignOut(
+        code=campaign.code,
+        name=campaign.name,
+        starts_on=campaign.starts_on,
+        ends_on=campaign.ends_on,
+        release_time=campaign.release_time,
+        valid_hours=campaign.valid_hours,
+        redeem_from=campaign.redeem_from,
+        redeem_until=campaign.redeem_until,
+        budget=campaign.budget,
+        types=types,
+        merchants=[m.code for m in service.campaign_merchants(session, campaign)],
+    )
+
+
+@router.get("/api/v1/vouchers/campaigns", response_model=list[CampaignOut])
+def campaigns(session: SessionDep, _: PrincipalDep) -> list[CampaignOut]:
+    """Campaigns with what is left of today's release (any signed-in user)."""
+    return [_campaign_out(session, c) for c in service.list_campaigns(session)]
+
+
+# --------------------------------------------------------------------------- merchants
+
+
+class RedemptionIn(BaseModel):
+    order_ref: str = Field(min_length=1, max_length=64, examples=["POS-20250310-0001"])
+    order_amount: str = Field(max_length=24, examples=["8999.00"], description="yuan")
+    card_no: str | None = Field(default=None, min_length=9, max_length=9)
+    qr: str | None = Field(default=None, min_length=1, max_length=512, description="e-SSC code")
+    voucher_code: str | None = Field(
+        default=None,
+        min_length=12,
+        max_length=12,
+        description="omitted: the holder's best voucher the order reaches",
+    )
+
+    @model_validator(mode="after")
+    def _one_medium(self) -> RedemptionIn:
+        if (self.card_no is None) == (self.qr is None):
+            raise ValueError("present either card_no or qr")
+        return self
+
+
+class RedemptionOut(VoucherOut):
+    merchant: str
+    transfer_id: int
+
+
+@router.post("/api/v1/terminal/voucher-redemptions", response_model=RedemptionOut)
+def redeem(body: RedemptionIn, terminal: TerminalDep, session: SessionDep) -> RedemptionOut:
+    """Redeem a voucher on an order (核销): the discount is paid to the merchant by the campaign."""
+    voucher = service.redeem_voucher(
+        session,
+        terminal,
+        order_ref=body.order_ref,
+        order_amount=_fen(body.order_amount, "order_amount"),
+        card_no=body.card_no,
+        qr=body.qr,
+        voucher_code=body.voucher_code,
+    )
+    out = _voucher_out(session, voucher)
+    assert voucher.transfer_id is not None
+    return RedemptionOut(
+        **out.model_dump(),
+        merchant=acquiring.merchant_of(session, terminal).code,
+        transfer_id=voucher.transfer_id,
+    )
+
+
+# --------------------------------------------------------------------------- staff
+
+
+class TypeIn(BaseModel):
+    threshold: str = Field(max_length=24, examples=["8000"], description="yuan")
+    discount: str = Field(max_length=24, examples=["600"], description="yuan")
+    daily_quota: int = Field(ge=1, le=10_000_000)
+
+
+class CampaignIn(BaseModel):
+    code: str = Field(pattern=_CODE, examples=["qd-appliances-2025"])
+    name: str = Field(min_length=1, max_length=200, examples=["青岛家电消费券"])
+    starts_on: dt.date
+    ends_on: dt.date
+    budget: str = Field(max_length=24, examples=["10000000"], description="yuan")
+    funding_reference: str = Field(min_length=1, max_length=64)
+    types: list[TypeIn] = Field(min_length=1, max_length=service.MAX_TYPES)
+    merchants: list[str] = Field(min_length=1, max_length=1000)
+    # seed 002: released every day at 10:00, valid 24 h, redeemed 9:00–22:00.
+    release_time: dt.time = dt.time(10, 0)
+    valid_hours: int = Field(24, ge=1, le=168)
+    redeem_from: dt.time = dt.time(9, 0)
+    redeem_until: dt.time = dt.time(22, 0)
+
+
+@router.post(
+    "/api/v1/vouchers/campaigns", status_code=status.HTTP_201_CREATED, response_model=CampaignOut
+)
+def create_campaign(body: CampaignIn, session: SessionDep, who: Principal = _WRITE) -> CampaignOut:
+    """Create a campaign with its types, daily releases, merchants and funded budget."""
+    campaign = service.create_campaign(
+        session,
+        code=body.code,
+        name=body.name,
+        starts_on=body.starts_on,
+        ends_on=body.ends_on,
+        types=[
+            service.TypeSpec(
+                _fen(t.threshold, f"types[{i}].threshold"),
+                _fen(t.discount, f"types[{i}].discount"),
+                t.daily_quota,
+            )
+            for i, t in enumerate(body.types)
+        ],
+        merchant_codes=body.merchants,
+        budget=_fen(body.budget, "budget"),
+        funding_reference=body.funding_reference,
+        release_time=body.release_time,
+        valid_hours=body.valid_hours,
+        redeem_from=body.redeem_from,
+        redeem_until=body.redeem_until,
+        actor=who.subject,
+    )
+    return _campaign_out(session, campaign)
+
+
+class TypeReportOut(BaseModel):
+    code: str
+    threshold: int
+    discount: int
+    daily_quota: int
+    releases_opened: int
+    released: int
+    returned: int
+    claimed: int
+    redeemed: int
+    expired: int
+    outstanding: int
+    discount_paid: int
+
+
+class MerchantReportOut(BaseModel):
+    code: str
+    name: str
+    redemptions: int
+    order_total: int
+    discount_paid: int
+
+
+class CampaignReportOut(BaseModel):
+    code: str
+    name: str
+    budget: int
+    paid: int
+    balance: int
+    types: list[TypeReportOut]
+    merchants: list[MerchantReportOut]
+
+
+@router.get("/api/v1/vouchers/campaigns/{code}/report", response_model=CampaignReportOut)
+def report(code: CampaignCode, session: SessionDep, _: Principal = _READ) -> CampaignReportOut:
+    """Quota released, claimed, redeemed and reclaimed per type; discounts paid per merchant."""
+    result = service.campaign_report(session, code)
+    return CampaignReportOut(
+        code=result.campaign.code,
+        name=result.campaign.name,
+        budget=result.budget,
+        paid=result.paid,
+        balance=result.balance,
+        types=[TypeReportOut.model_validate(t, from_attributes=True) for t in result.types],
+        merchants=[
+            MerchantReportOut.model_validate(m, from_attributes=True) for m in result.merchants
+        ],
+    )
+
+
+class ReclaimOut(BaseModel):
+    reclaimed: int
+
+
+@router.post("/api/v1/vouchers/reclaim", response_model=ReclaimOut)
+def reclaim(session: SessionDep, _: Principal = _WRITE) -> ReclaimOut:
+    """Reclaim expired vouchers now (the job does it too) and release their slots again."""
+    return ReclaimOut(reclaimed=service.reclaim_expired(session))

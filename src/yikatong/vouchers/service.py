@@ -1,0 +1,802 @@
+"""Consumer vouchers (消费券), as in seed 002's home-appliance campaign.
+
+- A campaign has voucher types (满减: spend ``threshold``, get ``discount`` off, e.g. 8000−600),
+  each with a daily quota released every day of the campaign at ``release_time`` (Beijing time;
+  seed: 10:00). A day's release stays open until midnight.
+- A claimed voucher is valid ``valid_hours`` (seed: 24 h). Unused ones are reclaimed — by
+  ``reclaim_expired`` (``ykt voucher reclaim``, run as a job) and lazily by every claim of the
+  same type — and their slots are added to the release of the day of the reclaim (seed: 过期未
+  使用,系统将于次日自动收回并再次发放).
+- Each type at most once per person per ISO week (local date of the claim); a voucher that
+  expired unused still counts for its week.
+- Redemption only at the campaign's merchants, during its redemption hours (seed: 9–22 h), when
+  the order reaches the threshold. The discount is paid from the campaign budget to the
+  merchant's settlement account (key ``voucher:redeem:<voucher id>``).
+- The campaign never promises more than its budget: at creation, every day's quota of every type
+  redeemed in full must fit the budget (reclaimed slots only replace vouchers that can no longer
+  be redeemed, so they never add to what can be paid).
+
+Concurrency: a claim takes its slot with ``UPDATE … SET claimed = claimed + 1 WHERE claimed <
+quota + returned`` (the row lock serialises claimers of a type on PostgreSQL; SQLite has one
+writer), and the weekly limit is a unique index (type, resident, week), so concurrent claimers
+can never over-issue. Lazy reclaiming skips vouchers another transaction is reclaiming.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from yikatong.acquiring import service as acquiring
+from yikatong.cards import service as cards_service
+from yikatong.core import clock
+from yikatong.core.clock import CHINA_TZ
+from yikatong.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from yikatong.core.money import format_yuan
+from yikatong.essc import service as essc_service
+from yikatong.ledger import service as ledger
+from yikatong.ledger.models import AccountKind
+from yikatong.registry import service as registry
+from yikatong.vouchers.models import (
+    Voucher,
+    VoucherCampaign,
+    VoucherMerchant,
+    VoucherRelease,
+    VoucherState,
+    VoucherType,
+)
+
+__all__ = [
+    "FISCAL_ACCOUNT_CODE",
+    "CampaignReport",
+    "MerchantReport",
+    "TypeReport",
+    "TypeSpec",
+    "Voucher",
+    "VoucherCampaign",
+    "VoucherRelease",
+    "VoucherState",
+    "VoucherType",
+    "add_merchant",
+    "campaign_merchants",
+    "campaign_report",
+    "campaign_types",
+    "claim_voucher",
+    "create_campaign",
+    "effective_state",
+    "get_campaign",
+    "list_campaigns",
+    "reclaim_expired",
+    "redeem_voucher",
+    "release_of",
+    "vouchers_of_resident",
+    "week_of",
+]
+
+FISCAL_ACCOUNT_CODE = "voucher:fiscal"
+MAX_TYPES = 10
+MAX_DAYS = 366
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
+_ORDER_REF = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_REFERENCE = re.compile(r"^[A-Za-z0-9\u4e00-\u9fff()（）〔〕\[\]/-]{1,64}$")
+_VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+_VOUCHER_CODE = re.compile(r"^[A-Z2-9]{12}$")
+
+
+def _actor(actor: str) -> str:
+    actor = actor.strip()
+    if not actor:
+        raise InvalidInput("say who is acting", field="actor")
+    return actor[:64]
+
+
+def week_of(at: dt.datetime) -> str:
+    """ISO week of an instant's local (Beijing) date, e.g. ``2025-W11``."""
+    year, week, _ = at.astimezone(CHINA_TZ).date().isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _local(day: dt.date, at: dt.time) -> dt.datetime:
+    return dt.datetime.combine(day, at, tzinfo=CHINA_TZ).astimezone(dt.UTC)
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSpec:
+    """A voucher type to create: fen amounts and the number released each day."""
+
+    threshold: int
+    discount: int
+    daily_quota: int
+
+    @property
+    def code(self) -> str:
+        return f"{format_yuan(self.threshold).removesuffix('.00')}-" + format_yuan(
+            self.discount
+        ).removesuffix(".00")
+
+
+def _fiscal_account(session: Session) -> int:
+    return ledger.open_account(
+        session,
+        code=FISCAL_ACCOUNT_CODE,
+        kind=AccountKind.BANK,
+        name="voucher appropriations 消费券财政资金",
+        owner_type="vouchers",
+        owner_id="fiscal",
+        exist_ok=True,
+    ).id
+
+
+def create_campaign(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    starts_on: dt.date,
+    ends_on: dt.date,
+    types: Sequence[TypeSpec],
+    merchant_codes: Sequence[str],
+    budget: int,
+    funding_reference: str,
+    release_time: dt.time,
+    valid_hours: int,
+    redeem_from: dt.time,
+    redeem_until: dt.time,
+    actor: str,
+) -> VoucherCampaign:
+    """Create a campaign: its types, every day's release, its merchants, and its budget funded
+    from the appropriation (key ``voucher:fund:<code>``)."""
+    code = code.strip()
+    if not _CODE.match(code):
+        raise InvalidInput(
+            "a campaign code is 2–32 lower-case letters, digits or '-', e.g. qd-appliances-2025",
+            field="code",
+        )
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidInput("give the campaign's name (1–200 characters)", field="name")
+    if ends_on < starts_on:
+        raise InvalidInput("the campaign ends before it starts", field="ends_on")
+    if ends_on < clock.today():
+        raise InvalidInput("the campaign is already over; check the dates", field="ends_on")
+    days = (ends_on - starts_on).days + 1
+    if days > MAX_DAYS:
+        raise InvalidInput(f"a campaign runs at most {MAX_DAYS} days", field="ends_on")
+    if not 1 <= len(types) <= MAX_TYPES:
+        raise InvalidInput(f"a campaign has 1–{MAX_TYPES} voucher types", field="types")
+    for index, spec in enumerate(types):
+        where = f"types[{index}]"
+        for value, label in ((spec.threshold, "threshold"), (spec.discount, "discount")):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 10**10:
+                raise InvalidInput(f"the {label} must be positive", field=f"{where}.{label}")
+        if spec.discount >= spec.threshold:
+            raise InvalidInput(
+                "the discount must be below the threshold (满减)", field=f"{where}.discount"
+            )
+        if isinstance(spec.daily_quota, bool) or not 1 <= spec.daily_quota <= 10_000_000:
+            raise InvalidInput(
+                "the daily quota is 1–10000000 vouchers", field=f"{where}.daily_quota"
+            )
+    if len({spec.code for spec in types}) != len(types):
+        raise InvalidInput("each voucher type appears once", field="types")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+        raise InvalidInput("the budget must be positive", field="budget")
+    most = days * sum(spec.daily_quota * spec.discount for spec in types)
+    if most > budget:
+        raise InvalidInput(
+            f"the quotas could cost {format_yuan(most)} yuan if every voucher were used, more "
+            f"than the budget of {format_yuan(budget)} yuan; lower the quotas or raise the budget",
+            field="budget",
+        )
+    if not 1 <= valid_hours <= 168:
+        raise InvalidInput("a voucher is valid 1–168 hours", field="valid_hours")
+    if redeem_from >= redeem_until:
+        raise InvalidInput("the redemption hours end before they start", field="redeem_until")
+    reference = funding_reference.strip()
+    if not _REFERENCE.match(reference):
+        raise InvalidInput(
+            "a funding reference is 1–64 letters, digits, Chinese characters or -/()",
+            field="funding_reference",
+        )
+    if not merchant_codes:
+        raise InvalidInput("name at least one participating merchant", field="merchants")
+    actor = _actor(actor)
+    if session.scalar(select(VoucherCampaign.id).where(VoucherCampaign.code == code)):
+        raise Conflict(f"campaign {code} already exists; list them with `ykt voucher campaigns`")
+    merchants = [_participant(session, m) for m in dict.fromkeys(merchant_codes)]
+    account = ledger.open_account(
+        session,
+        code=f"voucher:{code}:budget",
+        kind=AccountKind.SUBSIDY_BUDGET,
+        name=f"{name} budget",
+        owner_type="voucher_campaign",
+        owner_id=code,
+    )
+    campaign = VoucherCampaign(
+        code=code,
+        name=name,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        release_time=release_time,
+        valid_hours=valid_hours,
+        redeem_from=redeem_from,
+        redeem_until=redeem_until,
+        budget=budget,
+        budget_account_id=account.id,
+        created_at=clock.now(),
+        created_by=actor,
+    )
+    session.add(campaign)
+    session.flush()
+    ledger.post_transfer(
+        session,
+        ledger.TransferRequest(
+            idempotency_key=f"voucher:fund:{code}",
+            debit_account_id=_fiscal_account(session),
+            credit_account_id=account.id,
+            amount=budget,
+            metadata={"campaign": code, "reference": reference, "by": actor},
+        ),
+    )
+    for merchant in merchants:
+        session.add(VoucherMerchant(campaign_id=campaign.id, merchant_id=merchant.id))
+    releases: list[dict[str, Any]] = []
+    for spec in types:
+        vtype = VoucherType(
+            campaign_id=campaign.id,
+            code=spec.code,
+            threshold=spec.threshold,
+            discount=spec.discount,
+            daily_quota=spec.daily_quota,
+        )
+        session.add(vtype)
+        session.flush()
+        for offset in range(days):
+            day = starts_on + dt.timedelta(days=offset)
+            releases.append(
+                {
+                    "type_id": vtype.id,
+                    "release_date": day,
+                    "opens_at": _local(day, release_time),
+                    "closes_at": _local(day + dt.timedelta(days=1), dt.time()),
+                    "quota": spec.daily_quota,
+                    "returned": 0,
+                    "claimed": 0,
+                }
+            )
+    table: Any = VoucherRelease.__table__
+    for start in range(0, len(releases), 500):
+        session.execute(insert(table), releases[start : start + 500])
+    session.flush()
+    return campaign
+
+
+def _participant(session: Session, merchant_code: str) -> acquiring.Merchant:
+    merchant = acquiring.get_merchant(session, merchant_code.strip())
+    if merchant.kind in acquiring.TRANSIT_KINDS:
+        raise InvalidInput(
+            f"{merchant.code} is a {merchant.kind.value} operator; vouchers are for shops",
+            field="merchants",
+        )
+    return merchant
+
+
+def add_merchant(session: Session, campaign_code: str, merchant_code: str) -> VoucherMerchant:
+    campaign = get_campaign(session, campaign_code)
+    merchant = _participant(session, merchant_code)
+    existing = session.scalar(
+        select(VoucherMerchant).where(
+            VoucherMerchant.campaign_id == campaign.id, VoucherMerchant.merchant_id == merchant.id
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"{merchant.code} already takes part in campaign {campaign.code}")
+    link = VoucherMerchant(campaign_id=campaign.id, merchant_id=merchant.id)
+    session.add(link)
+    session.flush()
+    return link
+
+
+def get_campaign(session: Session, code: str) -> VoucherCampaign:
+    campaign = session.scalar(select(VoucherCampaign).where(VoucherCampaign.code == code.strip()))
+    if campaign is None:
+        raise NotFound(f"no voucher campaign {code!r}; list them with `ykt voucher campaigns`")
+    return campaign
+
+
+def list_campaigns(session: Session) -> list[VoucherCampaign]:
+    return list(session.scalars(select(VoucherCampaign).order_by(VoucherCampaign.id)))
+
+
+def campaign_types(session: Session, campaign: VoucherCampaign) -> list[VoucherType]:
+    return list(
+        session.scalars(
+            select(VoucherType)
+            .where(VoucherType.campaign_id == campaign.id)
+            .order_by(VoucherType.threshold.desc())
+        )
+    )
+
+
+def campaign_merchants(session: Session, campaign: VoucherCampaign) -> list[acquiring.Merchant]:
+    return list(
+        session.scalars(
+            select(acquiring.Merchant)
+            .join(VoucherMerchant, VoucherMerchant.merchant_id == acquiring.Merchant.id)
+            .where(VoucherMerchant.campaign_id == campaign.id)
+            .order_by(acquiring.Merchant.code)
+        )
+    )
+
+
+def _type_by_code(session: Session, campaign: VoucherCampaign, type_code: str) -> VoucherType:
+    vtype = session.scalar(
+        select(VoucherType).where(
+            VoucherType.campaign_id == campaign.id, VoucherType.code == type_code.strip()
+        )
+    )
+    if vtype is None:
+        codes = ", ".join(t.code for t in campaign_types(session, campaign))
+        raise NotFound(
+            f"campaign {campaign.code} has no voucher type {type_code!r}; it has {codes}"
+        )
+    return vtype
+
+
+def release_of(session: Session, type_id: int, day: dt.date) -> VoucherRelease | None:
+    return session.scalar(
+        select(VoucherRelease)
+        .where(VoucherRelease.type_id == type_id, VoucherRelease.release_date == day)
+        .execution_options(populate_existing=True)
+    )
+
+
+# --------------------------------------------------------------------------- reclaiming
+
+
+def reclaim_expired(session: Session, *, type_id: int | None = None, limit: int = 10_000) -> int:
+    """Reclaim vouchers whose validity ended unused (自动收回): each becomes ``expired`` and its
+    slot is added to the release of the day of the reclaim (if the campaign still releases).
+
+    Vouchers another transaction is reclaiming right now are skipped (it returns them)."""
+    now = clock.now()
+    query = (
+        select(Voucher.id, Voucher.type_id)
+        .where(Voucher.state == VoucherState.CLAIMED, Voucher.expires_at <= now)
+        .order_by(Voucher.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if type_id is not None:
+        query = query.where(Voucher.type_id == type_id)
+    by_type: dict[int, list[int]] = {}
+    for voucher_id, of_type in session.execute(query):
+        by_type.setdefault(of_type, []).append(voucher_id)
+    today = now.astimezone(CHINA_TZ).date()
+    reclaimed = 0
+    for of_type in sorted(by_type):
+        ids = by_type[of_type]
+        target = release_of(session, of_type, today)
+        result = cast(
+            CursorResult[Any],
+            session.execute(
+                update(Voucher)
+                .where(Voucher.id.in_(ids), Voucher.state == VoucherState.CLAIMED)
+                .values(
+                    state=VoucherState.EXPIRED,
+                    reclaimed_at=now,
+                    returned_to_release_id=target.id if target is not None else None,
+                )
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        count = result.rowcount
+        if count and target is not None:
+            session.execute(
+                update(VoucherRelease)
+                .where(VoucherRelease.id == target.id)
+                .values(returned=VoucherRelease.returned + count)
+            )
+        reclaimed += count
+    session.flush()
+    session.expire_all()
+    return reclaimed
+
+
+def effective_state(voucher: Voucher, now: dt.datetime | None = None) -> VoucherState:
+    """The state as the holder sees it: a claimed voucher past its validity is expired even
+    before the reclaim job has run."""
+    at = now or clock.now()
+    if voucher.state is VoucherState.CLAIMED and voucher.expires_at <= at:
+        return VoucherState.EXPIRED
+    return voucher.state
+
+
+# --------------------------------------------------------------------------- claiming
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(_VOUCHER_ALPHABET) for _ in range(12))
+
+
+def claim_voucher(
+    session: Session, campaign_code: str, type_code: str, resident_id: int
+) -> Voucher:
+    """Claim one voucher of a type from today's release (领券)."""
+    campaign = get_campaign(session, campaign_code)
+    vtype = _type_by_code(session, campaign, type_code)
+    resident = registry.get_resident(session, resident_id)
+    if resident.status != "active":
+        raise Conflict(f"resident {resident_id} is deceased; vouchers are for living residents")
+    now = clock.now()
+    today = now.astimezone(CHINA_TZ).date()
+    release = release_of(session, vtype.id, today)
+    if release is None:
+        raise Conflict(
+            f"campaign {campaign.code} releases vouchers from {campaign.starts_on} to "
+            f"{campaign.ends_on}; there is no release today ({today})"
+        )
+    if now < release.opens_at:
+        raise Conflict(
+            f"today's {vtype.code} vouchers are released at "
+            f"{campaign.release_time.strftime('%H:%M')} Beijing time; come back then",
+            opens_at=release.opens_at.isoformat(),
+        )
+    week = week_of(now)
+    held = session.scalar(
+        select(Voucher).where(
+            Voucher.type_id == vtype.id, Voucher.resident_id == resident.id, Voucher.week == week
+        )
+    )
+    if held is not None:
+        raise Conflict(
+            f"you already claimed a {vtype.code} voucher in week {week}; each type can be "
+            "claimed once a week",
+            voucher=held.code,
+        )
+    reclaim_expired(session, type_id=vtype.id)
+    taken = cast(
+        CursorResult[Any],
+        session.execute(
+            update(VoucherRelease)
+            .where(
+                VoucherRelease.id == release.id,
+                VoucherRelease.claimed < VoucherRelease.quota + VoucherRelease.returned,
+            )
+            .values(claimed=VoucherRelease.claimed + 1)
+        ),
+    )
+    if taken.rowcount != 1:
+        raise Conflict(
+            f"today's {vtype.code} vouchers are all claimed; the next release is tomorrow at "
+            f"{campaign.release_time.strftime('%H:%M')} Beijing time"
+        )
+    voucher = Voucher(
+        code=_new_code(),
+        campaign_id=campaign.id,
+        type_id=vtype.id,
+        release_id=release.id,
+        resident_id=resident.id,
+        week=week,
+        state=VoucherState.CLAIMED,
+        claimed_at=now,
+        expires_at=now + dt.timedelta(hours=campaign.valid_hours),
+    )
+    try:
+        with session.begin_nested():
+            session.add(voucher)
+            session.flush()
+    except IntegrityError:
+        # A concurrent claim of the same person and type won the unique (type, resident, week).
+        raise Conflict(
+            f"you already claimed a {vtype.code} voucher in week {week}; each type can be "
+            "claimed once a week"
+        ) from None
+    return voucher
+
+
+def vouchers_of_resident(
+    session: Session, resident_id: int, *, limit: int = 100
+) -> list[tuple[Voucher, VoucherType, VoucherCampaign]]:
+    """A resident's vouchers, newest first, with their type and campaign."""
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000", field="limit")
+    query = (
+        select(Voucher, VoucherType, VoucherCampaign)
+        .join(VoucherType, VoucherType.id == Voucher.type_id)
+        .join(VoucherCampaign, VoucherCampaign.id == Voucher.campaign_id)
+        .where(Voucher.resident_id == resident_id)
+        .order_by(Voucher.claimed_at.desc(), Voucher.id.desc())
+        .limit(limit)
+    )
+    return [(v, t, c) for v, t, c in session.execute(query)]
+
+
+# --------------------------------------------------------------------------- redemption
+
+
+def _holder(session: Session, card_no: str | None, qr: str | None) -> int:
+    """The resident presenting a card number or an e-SSC code (L1 or L2)."""
+    if (card_no is None) == (qr is None):
+        raise InvalidInput("present either a card number or a QR code, not both", field="card_no")
+    if card_no is not None:
+        card = cards_service.get_card(session, card_no)
+        if card.state != "active":
+            raise Conflict(f"card {card.card_no} is {card.state}; it cannot be used")
+        return card.resident_id
+    verdict = essc_service.verify_online(session, cast(str, qr))
+    return cards_service.get_card_by_ref(session, verdict.claims.card_ref).resident_id
+
+
+def redeem_voucher(
+    session: Session,
+    terminal: acquiring.Terminal,
+    *,
+    order_ref: str,
+    order_amount: int,
+    card_no: str | None = None,
+    qr: str | None = None,
+    voucher_code: str | None = None,
+) -> Voucher:
+    """Redeem a voucher on an order at a participating merchant (核销, 满额立减).
+
+    The holder presents the card or an e-SSC code; without ``voucher_code`` the holder's valid
+    voucher with the largest discount the order reaches is used. A retry with the same order
+    reference answers the first redemption.
+    """
+    order_ref = order_ref.strip()
+    if not _ORDER_REF.match(order_ref):
+        raise InvalidInput(
+            "an order reference is 1–64 letters, digits, '-' or '_'", field="order_ref"
+        )
+    if isinstance(order_amount, bool) or not isinstance(order_amount, int) or order_amount <= 0:
+        raise InvalidInput("the order amount must be positive", field="order_amount")
+    if voucher_code is not None:
+        voucher_code = voucher_code.strip().upper()
+        if not _VOUCHER_CODE.match(voucher_code):
+            raise InvalidInput("a voucher code is 12 letters and digits", field="voucher_code")
+    merchant = acquiring.merchant_of(session, terminal)
+    earlier = session.scalar(
+        select(Voucher).where(Voucher.merchant_id == merchant.id, Voucher.order_ref == order_ref)
+    )
+    if earlier is not None:
+        return _same_order(earlier, order_amount, voucher_code)
+    resident_id = _holder(session, card_no, qr)
+    now = clock.now()
+    if voucher_code is not None:
+        voucher = session.scalar(
+            select(Voucher).where(Voucher.code == voucher_code).with_for_update()
+        )
+        if voucher is None:
+            raise NotFound(f"no voucher {voucher_code}")
+        if voucher.resident_id != resident_id:
+            raise Forbidden("this voucher belongs to another resident; it cannot be used here")
+    else:
+        voucher = _best_voucher(session, resident_id, merchant, order_amount, now)
+    if voucher.state is VoucherState.REDEEMED:
+        if voucher.merchant_id == merchant.id and voucher.order_ref == order_ref:
+            return _same_order(voucher, order_amount, voucher_code)
+        raise Conflict(f"voucher {voucher.code} was already used on {voucher.redeemed_at}")
+    if effective_state(voucher, now) is VoucherState.EXPIRED:
+        raise Conflict(
+            f"voucher {voucher.code} expired at {voucher.expires_at.astimezone(CHINA_TZ)}; "
+            "claim a new one at the next release"
+        )
+    campaign = session.get(VoucherCampaign, voucher.campaign_id)
+    vtype = session.get(VoucherType, voucher.type_id)
+    assert campaign is not None and vtype is not None
+    if not _takes_part(session, campaign.id, merchant.id):
+        raise Forbidden(
+            f"{merchant.name} does not take part in campaign {campaign.name}; the voucher is "
+            "accepted at its participating merchants only"
+        )
+    local = now.astimezone(CHINA_TZ).time()
+    if not campaign.redeem_from <= local < campaign.redeem_until:
+        raise Conflict(
+            f"vouchers are redeemed from {campaign.redeem_from.strftime('%H:%M')} to "
+            f"{campaign.redeem_until.strftime('%H:%M')} Beijing time"
+        )
+    if order_amount < vtype.threshold:
+        raise InvalidInput(
+            f"the order of {format_yuan(order_amount)} yuan does not reach the threshold of "
+            f"{format_yuan(vtype.threshold)} yuan of voucher {vtype.code}",
+            field="order_amount",
+        )
+    try:
+        with session.begin_nested():
+            voucher.transfer_id = ledger.post_transfer(
+                session,
+                ledger.TransferRequest(
+                    idempotency_key=f"voucher:redeem:{voucher.id}",
+                    debit_account_id=campaign.budget_account_id,
+                    credit_account_id=merchant.settlement_account_id,
+                    amount=vtype.discount,
+                    metadata={
+                        "voucher": voucher.code,
+                        "order": order_ref,
+                        "campaign": campaign.code,
+                    },
+                ),
+            ).id
+            voucher.state = VoucherState.REDEEMED
+            voucher.redeemed_at = now
+            voucher.merchant_id = merchant.id
+            voucher.terminal_no = terminal.terminal_no
+            voucher.order_ref = order_ref
+            voucher.order_amount = order_amount
+            session.flush()
+    except IntegrityError:
+        # The same order was settled by a concurrent request with another voucher.
+        raise Conflict(
+            f"order {order_ref} was settled by a concurrent request; send it again to read it"
+        ) from None
+    return voucher
+
+
+def _same_order(voucher: Voucher, order_amount: int, voucher_code: str | None) -> Voucher:
+    if voucher.order_amount != order_amount or voucher_code not in (None, voucher.code):
+        raise Conflict(
+            f"order {voucher.order_ref} was already settled with voucher {voucher.code} on "
+            f"{format_yuan(voucher.order_amount or 0)} yuan; use a new order reference"
+        )
+    return voucher
+
+
+def _takes_part(session: Session, campaign_id: int, merchant_id: int) -> bool:
+    return (
+        session.scalar(
+            select(VoucherMerchant.id).where(
+                VoucherMerchant.campaign_id == campaign_id,
+                VoucherMerchant.merchant_id == merchant_id,
+            )
+        )
+        is not None
+    )
+
+
+def _best_voucher(
+    session: Session,
+    resident_id: int,
+    merchant: acquiring.Merchant,
+    order_amount: int,
+    now: dt.datetime,
+) -> Voucher:
+    participating = select(VoucherMerchant.campaign_id).where(
+        VoucherMerchant.merchant_id == merchant.id
+    )
+    voucher = session.scalar(
+        select(Voucher)
+        .join(VoucherType, VoucherType.id == Voucher.type_id)
+        .where(
+            Voucher.resident_id == resident_id,
+            Voucher.state == VoucherState.CLAIMED,
+            Voucher.expires_at > now,
+            Voucher.campaign_id.in_(participating),
+            VoucherType.threshold <= order_amount,
+        )
+        .order_by(VoucherType.discount.desc(), Voucher.expires_at, Voucher.id)
+        .limit(1)
+        .with_for_update(of=Voucher)
+    )
+    if voucher is None:
+        raise Conflict(
+            f"the holder has no valid voucher that {merchant.name} accepts for an order of "
+            f"{format_yuan(order_amount)} yuan"
+        )
+    return voucher
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True, slots=True)
+class TypeReport:
+    code: str
+    threshold: int
+    discount: int
+    daily_quota: int
+    releases_opened: int
+    released: int  # quota of the releases opened so far
+    returned: int  # reclaimed slots released again
+    claimed: int
+    redeemed: int
+    expired: int
+    outstanding: int  # claimed, not yet used nor reclaimed
+    discount_paid: int
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantReport:
+    code: str
+    name: str
+    redemptions: int
+    order_total: int
+    discount_paid: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    campaign: VoucherCampaign
+    budget: int
+    paid: int
+    balance: int
+    types: list[TypeReport]
+    merchants: list[MerchantReport]
+
+
+def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
+    """Quota, claims, redemptions and money of a campaign (活动报表)."""
+    campaign = get_campaign(session, campaign_code)
+    now = clock.now()
+    rows: list[TypeReport] = []
+    for vtype in campaign_types(session, campaign):
+        opened = session.execute(
+            select(
+                func.count(VoucherRelease.id),
+                func.coalesce(func.sum(VoucherRelease.quota), 0),
+                func.coalesce(func.sum(VoucherRelease.returned), 0),
+                func.coalesce(func.sum(VoucherRelease.claimed), 0),
+            ).where(VoucherRelease.type_id == vtype.id, VoucherRelease.opens_at <= now)
+        ).one()
+        states = dict(
+            session.execute(
+                select(Voucher.state, func.count(Voucher.id))
+                .where(Voucher.type_id == vtype.id)
+                .group_by(Voucher.state)
+            ).all()
+        )
+        redeemed = int(states.get(VoucherState.REDEEMED, 0))
+        rows.append(
+            TypeReport(
+                code=vtype.code,
+                threshold=vtype.threshold,
+                discount=vtype.discount,
+                daily_quota=vtype.daily_quota,
+                releases_opened=int(opened[0]),
+                released=int(opened[1]),
+                returned=int(opened[2]),
+                claimed=int(opened[3]),
+                redeemed=redeemed,
+                expired=int(states.get(VoucherState.EXPIRED, 0)),
+                outstanding=int(states.get(VoucherState.CLAIMED, 0)),
+                discount_paid=redeemed * vtype.discount,
+            )
+        )
+    merchants: list[MerchantReport] = []
+    for merchant in campaign_merchants(session, campaign):
+        count, orders, paid = session.execute(
+            select(
+                func.count(Voucher.id),
+                func.coalesce(func.sum(Voucher.order_amount), 0),
+                func.coalesce(func.sum(VoucherType.discount), 0),
+            )
+            .join(VoucherType, VoucherType.id == Voucher.type_id)
+            .where(
+                Voucher.campaign_id == campaign.id,
+                Voucher.merchant_id == merchant.id,
+                Voucher.state == VoucherState.REDEEMED,
+            )
+        ).one()
+        merchants.append(
+            MerchantReport(merchant.code, merchant.name, int(count), int(orders or 0), int(paid))
+        )
+    account = ledger.get_account(session, campaign.budget_account_id)
+    return CampaignReport(
+        campaign=campaign,
+        budget=account.credits_posted,
+        paid=account.debits_posted,
+        balance=account.balance,
+        types=rows,
+        merchants=merchants,
+    )

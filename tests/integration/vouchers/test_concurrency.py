@@ -1,0 +1,129 @@
+"""Many claimers at once never over-issue: OS processes with their own connections against
+PostgreSQL, and threads with their own sessions on both backends."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.integration.acquiring._kit import Kit
+from tests.integration.vouchers import _workers
+from tests.integration.vouchers.conftest import CODE, Vouchers
+from tests.support.pgcluster import PgCluster
+from yikatong.core import clock, db
+from yikatong.core.errors import Conflict
+from yikatong.core.settings import Settings
+from yikatong.node import Node, set_current
+from yikatong.vouchers import service
+from yikatong.vouchers.models import Voucher
+
+PROCESSES = 6
+PER_PROCESS = 10
+QUOTA = 25
+_names = itertools.count()
+
+
+@pytest.fixture
+def pg_node(pg_cluster: PgCluster, tmp_path: Path) -> Iterator[Node]:
+    url = pg_cluster.create_database(f"vouchers_{os.getpid()}_{next(_names)}")
+    opened = Node.open(Settings(data_dir=tmp_path / "node", database_url=url, city_code="370200"))
+    db.create_schema(opened.engine)
+    set_current(opened)
+    yield opened
+    set_current(None)
+    opened.close()
+
+
+def _campaign(node: Node) -> tuple[Vouchers, list[int]]:
+    world = Vouchers(Kit(node))
+    world.campaign(types=(service.TypeSpec(200_000, 30_000, QUOTA),), budget=10_000_000)
+    residents = [world.resident().resident_id for _ in range(PROCESSES * PER_PROCESS)]
+    return world, residents
+
+
+def _claimed(node: Node) -> tuple[int, int]:
+    """(vouchers stored, claimed counter of today's release)."""
+    with node.transaction() as session:
+        stored = session.scalar(select(func.count(Voucher.id)))
+        campaign = service.get_campaign(session, CODE)
+        vtype = service.campaign_types(session, campaign)[0]
+        release = service.release_of(session, vtype.id, clock.today())
+        assert release is not None and stored is not None
+        return stored, release.claimed
+
+
+def test_processes_claiming_at_once_never_exceed_the_quota(pg_node: Node) -> None:
+    _, residents = _campaign(pg_node)
+    url = pg_node.settings.effective_database_url
+    at = clock.now().isoformat()
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(PROCESSES)
+        with context.Pool(PROCESSES) as pool:
+            results = pool.starmap(
+                _workers.claim_all,
+                [
+                    (url, CODE, "2000-300", residents[w::PROCESSES], at, barrier)
+                    for w in range(PROCESSES)
+                ],
+            )
+    acks = [ack for r in results for ack in r["acks"]]
+    refused = [detail for r in results for detail in r["refused"]]
+    assert len(acks) == QUOTA
+    assert len(refused) == len(residents) - QUOTA
+    assert all("all claimed" in detail for detail in refused)
+    assert _claimed(pg_node) == (QUOTA, QUOTA)
+    with pg_node.transaction() as session:
+        stored = {(v, r) for v, r in session.execute(select(Voucher.id, Voucher.resident_id))}
+    assert stored == set(acks)  # everything acknowledged is there, nothing else
+
+
+def test_processes_claiming_for_one_person_issue_one_voucher(pg_node: Node) -> None:
+    _, residents = _campaign(pg_node)
+    url = pg_node.settings.effective_database_url
+    at = clock.now().isoformat()
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(PROCESSES)
+        with context.Pool(PROCESSES) as pool:
+            results = pool.starmap(
+                _workers.claim_all,
+                [(url, CODE, "2000-300", [residents[0]], at, barrier) for _ in range(PROCESSES)],
+            )
+    acks = [ack for r in results for ack in r["acks"]]
+    assert len(acks) == 1
+    assert all("once a week" in d for r in results for d in r["refused"])
+    assert _claimed(pg_node) == (1, 1)  # the losers' slots were not kept
+
+
+def test_threads_with_their_own_sessions_never_exceed_the_quota(node: Node) -> None:
+    world, residents = _campaign(node)
+    won: list[int] = []
+    refused: list[str] = []
+    start = threading.Barrier(8)
+
+    def claimer(mine: list[int]) -> None:
+        start.wait()
+        for resident_id in mine:
+            try:
+                voucher = world.claim_for(resident_id)
+            except Conflict as refusal:
+                refused.append(refusal.detail)
+            else:
+                won.append(voucher)
+
+    threads = [threading.Thread(target=claimer, args=(residents[i::8],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == QUOTA and len(set(won)) == QUOTA
+    assert len(refused) == len(residents) - QUOTA
+    assert _claimed(node) == (QUOTA, QUOTA)
