@@ -15,19 +15,19 @@ from yikatong.audit import service as audit
 from yikatong.cards import service as cards
 from yikatong.core.errors import DomainError, Forbidden, InvalidInput
 from yikatong.registry import service as registry
-from yikatong.web.render import page_context, templates
+from yikatong.web.render import N_, page_context, templates, translator
 from yikatong.web.session import signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
 
 ACTION_LABELS = {
-    cards.CardAction.ISSUE: "发卡 Issue",
-    cards.CardAction.ACTIVATE: "启用 Activate",
-    cards.CardAction.REPORT_LOST_TEMPORARY: "临时挂失 Report lost",
-    cards.CardAction.REPORT_LOST_FORMAL: "正式挂失 Formal loss",
-    cards.CardAction.RESTORE: "解挂 Restore",
-    cards.CardAction.REPLACE: "补卡 Replace",
-    cards.CardAction.CANCEL: "注销 Cancel",
+    cards.CardAction.ISSUE: N_("发卡"),
+    cards.CardAction.ACTIVATE: N_("启用"),
+    cards.CardAction.REPORT_LOST_TEMPORARY: N_("临时挂失"),
+    cards.CardAction.REPORT_LOST_FORMAL: N_("正式挂失"),
+    cards.CardAction.RESTORE: N_("解挂"),
+    cards.CardAction.REPLACE: N_("补卡"),
+    cards.CardAction.CANCEL: N_("注销"),
 }
 _ID_NUMBER_LENGTH = 18
 
@@ -164,7 +164,7 @@ def card_action(
             cards.report_lost(
                 session, card_no, actor=principal.subject, reason=why, temporary=temporary
             )
-        context["notice"] = f"{ACTION_LABELS[chosen]}: {card_no}"
+        context["notice"] = f"{translator(request)(ACTION_LABELS[chosen])}: {card_no}"
     except DomainError as exc:
         context["error"] = exc.detail
         try:

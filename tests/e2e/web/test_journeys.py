@@ -38,7 +38,7 @@ def test_a_resident_reports_the_card_lost_and_the_qr_stops_verifying(
     assert shown_code and shown_code.startswith("YK1:")
 
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="挂失 Report lost").click()
+    page.get_by_role("button", name="挂失", exact=True).click()
     expect(page.get_by_test_id("card-state")).to_contain_text("suspended")
     expect(page.get_by_role("status")).to_contain_text("已挂失")
 
@@ -56,18 +56,18 @@ def test_a_clerk_finds_a_resident_and_unmasks_with_a_reason_the_auditor_sees_it(
     resident = site.report.accounts[1]
     sign_in_as(page, site, "clerk-demo")
     expect(page).to_have_url(f"{site.base_url}/console")
-    page.get_by_label("姓名或身份证号").fill(resident.name)
-    page.get_by_role("button", name="查找 Search").click()
+    page.get_by_label("完整身份证号").fill(resident.name)
+    page.get_by_role("button", name="查找", exact=True).click()
     page.get_by_role("link", name=resident.name).first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(resident.id_masked)
 
-    page.get_by_label("事由 Reason").fill("窗口业务核验 counter check")
-    page.get_by_role("button", name="查看 Show").click()
+    page.get_by_label("事由").fill("窗口业务核验 counter check")
+    page.get_by_role("button", name="查看", exact=True).click()
     clear = page.get_by_test_id("clear")
     expect(clear).to_contain_text(resident.id_masked[:6])
     expect(clear).not_to_contain_text("*")
 
-    page.get_by_role("button", name="退出 Sign out").click()
+    page.get_by_role("button", name="退出").click()
     sign_in_as(page, site, "auditor-demo")
     page.goto(f"{site.base_url}/console/audit?actor=clerk-demo")
     expect(page.locator("tbody")).to_contain_text("窗口业务核验 counter check")
@@ -79,9 +79,9 @@ def test_a_refused_card_action_explains_itself(page: Page, site: Site) -> None:
     page.goto(f"{site.base_url}/console/residents/{resident.resident_id}")
     cards = page.locator("#cards")
     expect(cards).to_contain_text(resident.card_no)
-    cards.get_by_role("button", name="临时挂失 Report lost").first.click()
+    cards.get_by_role("button", name="临时挂失", exact=True).first.click()
     expect(cards.get_by_role("status")).to_contain_text(resident.card_no)
-    cards.get_by_role("button", name="解挂 Restore").first.click()
+    cards.get_by_role("button", name="解挂", exact=True).first.click()
     expect(cards.locator(".state").first).to_contain_text("正常")
 
 
@@ -130,7 +130,7 @@ def test_a_kiosk_identifies_by_the_scanned_code_and_prints_a_certificate_whose_q
     expect(page.locator("#who")).to_contain_text(resident.id_masked)
 
     with page.expect_popup() as popup:
-        page.get_by_role("button", name="打印参保证明 Proof of insurance").click()
+        page.get_by_role("button", name="打印参保证明").click()
     popup.value.wait_for_load_state()
     assert popup.value.url.endswith("/kiosk/print/proof")
     # The printer's copy, fetched the same way (the popup shows it in Chromium's PDF viewer).
