@@ -1,16 +1,21 @@
 """Load the demo city: residents in households, their relatives, cards in every state, e-SSC
-accounts with families and PINs, and staff tokens to try the API with.
+accounts with families and PINs, each domain's own demo data (:data:`DOMAIN_SEEDERS`), and staff
+tokens to try the API with.
 
 Everything goes through the domain services (the same checks as production); the bulk steps use
-their batch forms. The same seed gives the same people; loading twice adds nothing.
+their batch forms. The same seed gives the same people; loading twice adds nothing. The node's
+city code chooses the geography (Qingdao by default; Jinan and Zhengzhou for the demo league).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -46,6 +51,20 @@ STAFF: tuple[tuple[str, tuple[str, ...]], ...] = (
 Step = Callable[[str, int, int], None]
 """Progress: (step name, done, total)."""
 
+# Each domain's demo data: modules defining ``seed_demo(node: Node, rng: random.Random) ->
+# dict[str, int]`` (figures for the summary table), called in this order after the residents and
+# their cards are loaded. Wiring a domain's seeder is one line here; a module that is not
+# installed (yet) is skipped.
+DOMAIN_SEEDERS: tuple[str, ...] = (
+    "yikatong.acquiring.demo",
+    "yikatong.transit.demo",
+    "yikatong.canteens.demo",
+    "yikatong.venues.demo",
+    "yikatong.vouchers.demo",
+    "yikatong.pensions.demo",
+    "yikatong.appraisal.demo",
+)
+
 
 @dataclass
 class DemoAccount:
@@ -53,6 +72,7 @@ class DemoAccount:
     name: str
     id_masked: str
     card_no: str
+    card_ref: str
     app_account_id: str
     family: list[str]
     token: str
@@ -67,6 +87,19 @@ class DemoReport:
     staff_tokens: dict[str, str] = field(default_factory=dict)
     already_loaded: bool = False
     rejected: int = 0
+    # Figures of each domain seeder, by module name (empty when the data was already loaded).
+    figures: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def write_tokens(node: Node, report: DemoReport) -> Path:
+    """The bearer tokens of the demo's staff and residents, one ``who<TAB>token`` a line, in
+    ``data_dir/demo/tokens.tsv``; returns the file."""
+    lines = [f"{who}\t{token}" for who, token in report.staff_tokens.items()]
+    lines += [f"{a.app_account_id}\t{a.token}" for a in report.accounts]
+    path = node.settings.data_dir / "demo" / "tokens.tsv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _batches(
@@ -95,6 +128,9 @@ def load_demo(
         _link_households(node, residents, seed, report, step)
         _give_cards(node, seed, report, step)
     _ensure_accounts(node, report)
+    if not report.already_loaded:
+        # After the e-SSC accounts: rides and meals are made by the people who can sign in.
+        _run_domain_seeders(node, seed, report, step)
     for subject, roles in STAFF:
         report.staff_tokens[subject] = issue_token(
             node, subject, list(roles), ttl=dt.timedelta(days=30)
@@ -107,7 +143,7 @@ def _load_residents(node: Node, count: int, seed: int, report: DemoReport, step:
     demo_dir.mkdir(parents=True, exist_ok=True)
     csv_path = demo_dir / "residents.csv"
     step("generate residents", 0, count)
-    write_residents_csv(csv_path, count, seed)
+    write_residents_csv(csv_path, count, seed, city_code=node.city_code)
     step("generate residents", count, count)
     result = importer.import_residents(
         csv_path,
@@ -121,7 +157,8 @@ def _load_residents(node: Node, count: int, seed: int, report: DemoReport, step:
 
 def _link_households(node: Node, count: int, seed: int, report: DemoReport, step: Step) -> None:
     done = 0
-    for batch in _batches(generate_households(count, seed), _HOUSEHOLD_BATCH):
+    households = generate_households(count, seed, city_code=node.city_code)
+    for batch in _batches(households, _HOUSEHOLD_BATCH):
         links = [link for household in batch for link in household_relations(household)]
         with node.transaction() as session:
             report.relations += registry.link_relatives_by_id_number(session, links, actor=ACTOR)
@@ -139,6 +176,22 @@ def _give_cards(node: Node, seed: int, report: DemoReport, step: Step) -> None:
         for state, n in made.items():
             report.cards[state] = report.cards.get(state, 0) + n
         step("cards", start + len(chunk), len(ids))
+
+
+def _run_domain_seeders(node: Node, seed: int, report: DemoReport, step: Step) -> None:
+    """Call every installed module of :data:`DOMAIN_SEEDERS`, each with its own random stream."""
+    for done, module_name in enumerate(DOMAIN_SEEDERS, start=1):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if module_name != missing and not module_name.startswith(missing + "."):
+                raise  # the seeder exists but something it imports does not
+            continue
+        # A string seed is hashed deterministically: the same seed, the same data per domain.
+        rng = random.Random(f"{seed}:{node.city_code}:{module_name}")
+        report.figures[module_name] = dict(module.seed_demo(node, rng))
+        step("domain data", done, len(DOMAIN_SEEDERS))
 
 
 def _ensure_accounts(node: Node, report: DemoReport) -> None:
@@ -177,6 +230,7 @@ def _ensure_accounts(node: Node, report: DemoReport) -> None:
                     name=resident.name,
                     id_masked=resident.id_masked,
                     card_no=card.card_no,
+                    card_ref=card.card_ref,
                     app_account_id=account.app_account_id,
                     family=family,
                     token=issue_token(

@@ -1,6 +1,7 @@
-"""Synthetic but realistic Qingdao residents for demos and benchmarks (seeded, deterministic).
+"""Synthetic but realistic residents of a demo city for demos and benchmarks (seeded,
+deterministic): Qingdao by default, or Jinan or Zhengzhou for the demo league.
 
-Residents come in households (couples, children, grandparents) spread over Qingdao's ten
+Residents come in households (couples, children, grandparents) spread over the city's
 districts by population; ages follow the shape of China's 2020 census pyramid (about a fifth
 60+); names come from common surnames (Shandong-heavy) and given names of each generation. Every
 ID number is valid (GB 11643) and unique within one run. Generation streams: two million residents
@@ -56,7 +57,71 @@ BIRTH_AREAS_ELSEWHERE = (
     "410105",  # 郑州 金水
     "220102",  # 长春 南关
 )
-_AREAS = tuple(d.code for d in DISTRICTS) + BIRTH_AREAS_ELSEWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class Geography:
+    """Where a demo city's residents live and where those born elsewhere were registered."""
+
+    city_code: str
+    province: str
+    city: str
+    districts: tuple[District, ...]
+    born_elsewhere: tuple[str, ...]
+
+
+QINGDAO = Geography("370200", "山东省", "青岛市", DISTRICTS, BIRTH_AREAS_ELSEWHERE)
+JINAN = Geography(
+    "370100",
+    "山东省",
+    "济南市",
+    (
+        District("370102", "历下区", 832, ("泉城路", "经十路", "解放路", "和平路", "文化东路")),
+        District("370103", "市中区", 714, ("经四路", "纬二路", "英雄山路", "舜耕路")),
+        District("370104", "槐荫区", 629, ("经七路", "营市街", "青年东路", "日月路")),
+        District("370105", "天桥区", 742, ("北园大街", "堤口路", "济泺路", "无影山路")),
+        District("370112", "历城区", 1247, ("山大南路", "二环东路", "花园路", "工业北路")),
+        District("370113", "长清区", 622, ("大学路", "清河街", "峰山路", "海棠路")),
+        District("370114", "章丘区", 1064, ("汇泉路", "明水路", "山泉路", "百脉泉路")),
+    ),
+    ("370202", "370203", "370602", "370702", "371302", "371402", "410105", "130102"),
+)
+ZHENGZHOU = Geography(
+    "410100",
+    "河南省",
+    "郑州市",
+    (
+        District("410102", "中原区", 950, ("建设西路", "中原西路", "桐柏路", "嵩山路")),
+        District("410103", "二七区", 820, ("大学路", "京广路", "航海中路", "嵩山南路")),
+        District("410104", "管城回族区", 810, ("紫荆山路", "城东路", "商城路", "航海东路")),
+        District("410105", "金水区", 1620, ("花园路", "经三路", "农业路", "东风路", "文化路")),
+        District("410108", "惠济区", 560, ("天河路", "开元路", "英才街", "长兴路")),
+        District("410122", "中牟县", 1000, ("青年路", "官渡大街", "解放路", "商都大道")),
+    ),
+    ("410202", "410302", "410402", "410702", "411102", "370102", "370202", "420102"),
+)
+GEOGRAPHIES: dict[str, Geography] = {g.city_code: g for g in (QINGDAO, JINAN, ZHENGZHOU)}
+
+
+def geography_of(city_code: str) -> Geography:
+    """The demo geography of ``city_code`` (Qingdao, Jinan or Zhengzhou)."""
+    try:
+        return GEOGRAPHIES[city_code]
+    except KeyError:
+        known = ", ".join(f"{g.city_code} {g.city}" for g in GEOGRAPHIES.values())
+        raise ValueError(
+            f"no demo residents for city {city_code}; the demo knows {known}"
+        ) from None
+
+
+# Qingdao's areas first, in their original order: the same seed keeps giving the same people.
+_AREAS = tuple(
+    dict.fromkeys(
+        code
+        for geography in (QINGDAO, JINAN, ZHENGZHOU)
+        for code in (*(d.code for d in geography.districts), *geography.born_elsewhere)
+    )
+)
 _AREA_INDEX = {code: index for index, code in enumerate(_AREAS)}
 
 # China 2020 census, share (‰) of each five-year age group 0–4 … 90–99.
@@ -189,14 +254,15 @@ def _luhn_complete(body: str) -> str:
 class _Population:
     """One seeded generation run: the random stream and the ID-number order counters."""
 
-    def __init__(self, seed: int, as_of: dt.date) -> None:
+    def __init__(self, seed: int, as_of: dt.date, geography: Geography = QINGDAO) -> None:
         self.rng = random.Random(seed)
+        self.geography = geography
         self.as_of = as_of
         # Order codes used per (birth area, birth date, sex): 2 bytes each, a few MB in all,
         # whatever the number of residents.
         self.orders = array("H", bytes(2 * len(_AREAS) * _DAYS * 2))
         self.household_seq = 0
-        district_weights = [d.population for d in DISTRICTS]
+        district_weights = [d.population for d in geography.districts]
         self._district_cum = _cumulative(district_weights)
         self._surname_cum = _cumulative([w for _, w in SURNAMES])
         adults = [(start, weight) for start, weight in AGE_PYRAMID if start >= 20]
@@ -206,7 +272,7 @@ class _Population:
     # -- people --------------------------------------------------------------------------------
 
     def district(self) -> District:
-        return DISTRICTS[self._pick(self._district_cum)]
+        return self.geography.districts[self._pick(self._district_cum)]
 
     def surname(self) -> str:
         return SURNAMES[self._pick(self._surname_cum)][0]
@@ -238,7 +304,8 @@ class _Population:
         return self.rng.choice(pool) + self.rng.choice(pool)
 
     def id_number(self, district: District, birth: dt.date, sex: str) -> str:
-        area = district.code if self.rng.random() < 0.8 else self.rng.choice(BIRTH_AREAS_ELSEWHERE)
+        elsewhere = self.geography.born_elsewhere
+        area = district.code if self.rng.random() < 0.8 else self.rng.choice(elsewhere)
         sex_bit = 1 if sex == "M" else 0
         while True:
             slot = ((_AREA_INDEX[area] * _DAYS + (birth - _EPOCH).days) << 1) | sex_bit
@@ -303,7 +370,8 @@ class _Population:
         self.household_seq += 1
         household_no = f"{district.code}{self.household_seq:09d}"
         address = (
-            f"山东省青岛市{district.name}{rng.choice(district.roads)}{rng.randrange(1, 300)}号"
+            f"{self.geography.province}{self.geography.city}{district.name}"
+            f"{rng.choice(district.roads)}{rng.randrange(1, 300)}号"
             f"{rng.randrange(1, 30)}号楼{rng.randrange(1, 5)}单元{rng.randrange(1, 33)}"
             f"{rng.randrange(1, 5):02d}室"
         )
@@ -363,12 +431,12 @@ def _cumulative(weights: Sequence[int]) -> list[int]:
 
 
 def generate_households(
-    count: int, seed: int = 2024, *, as_of: dt.date = DEFAULT_AS_OF
+    count: int, seed: int = 2024, *, as_of: dt.date = DEFAULT_AS_OF, city_code: str = "370200"
 ) -> Iterator[list[GeneratedResident]]:
     """Households until ``count`` residents in all (the last one may be cut short)."""
     if count < 0:
         raise ValueError("count must not be negative")
-    population = _Population(seed, as_of)
+    population = _Population(seed, as_of, geography_of(city_code))
     remaining = count
     while remaining > 0:
         members = population.household()[:remaining]
@@ -377,11 +445,11 @@ def generate_households(
 
 
 def generate_residents(
-    count: int, seed: int = 2024, *, as_of: dt.date = DEFAULT_AS_OF
+    count: int, seed: int = 2024, *, as_of: dt.date = DEFAULT_AS_OF, city_code: str = "370200"
 ) -> Iterator[GeneratedResident]:
     """``count`` synthetic residents, household by household (members of one household are
     consecutive and share ``household_no``)."""
-    for household in generate_households(count, seed, as_of=as_of):
+    for household in generate_households(count, seed, as_of=as_of, city_code=city_code):
         yield from household
 
 
@@ -411,13 +479,20 @@ def household_relations(
     return links
 
 
-def write_csv(path: Path, count: int, seed: int = 2024, *, as_of: dt.date = DEFAULT_AS_OF) -> int:
+def write_csv(
+    path: Path,
+    count: int,
+    seed: int = 2024,
+    *,
+    as_of: dt.date = DEFAULT_AS_OF,
+    city_code: str = "370200",
+) -> int:
     """Write ``count`` residents in the import format; returns the number of rows written."""
     written = 0
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_HEADER)
-        for resident in generate_residents(count, seed, as_of=as_of):
+        for resident in generate_residents(count, seed, as_of=as_of, city_code=city_code):
             writer.writerow(resident.csv_row())
             written += 1
     return written

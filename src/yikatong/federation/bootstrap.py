@@ -2,7 +2,7 @@
 
 For a demo, a test or a pilot where one operator prepares every node: each city gets a data
 directory holding its own signing key, and a ``node.env`` file with the ``YKT_*`` settings that
-start its node (``env $(cat 370200/node.env) ykt serve --port …``). In a real league each city
+start its node (``(set -a; . 370200/node.env; ykt serve --port …)``). In a real league each city
 makes its key on its own machine (``ykt federation key``) and the operator only adds the public
 half (``ykt federation league add-member``); the result is the same signed file.
 

@@ -87,6 +87,8 @@ class CityServer:
                 env={**os.environ, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C reaches the parent, which stops the nodes in order.
+                start_new_session=True,
             )
 
     def wait_ready(self, timeout: float = 90.0) -> None:

@@ -14,7 +14,8 @@ from yikatong.core.ids import make_resident_id
 from yikatong.essc import service as essc_service
 from yikatong.registry import service as registry_service
 
-# Two more servers and a kill -9: ~40 s; test_two_nodes.py is the fast real-HTTP variant.
+# Two more servers and a kill -9: ~40 s. The default run covers the same over real HTTP in
+# test_resilience.py (online, stand-in, offline) and tests/integration/demo (catalogue).
 pytestmark = pytest.mark.slow
 
 

@@ -11,7 +11,7 @@ from tests.e2e.federation.conftest import JINAN, QINGDAO, ZHENGZHOU, City, wait_
 from yikatong.core import clock
 from yikatong.federation import clearing
 
-# ~50 s with three servers; tests/e2e/federation/test_two_nodes.py is the fast real-HTTP variant.
+# ~50 s with three servers; test_resilience.py runs the same on two nodes in the default run.
 pytestmark = pytest.mark.slow
 
 
