@@ -15,6 +15,8 @@ dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
 dpkg -s poppler-data >/dev/null 2>&1 || need+=(poppler-data)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v npm >/dev/null 2>&1 || need+=(npm)  # axe-core for the accessibility checks
+# Java 17 for PySpark: the certification rules run on DuckDB and Spark and are compared
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -54,6 +54,15 @@ SUB_APPS: tuple[tuple[str, str], ...] = (
     ("yikatong.transit.cli", "fares"),
     ("yikatong.documents.cli", "document"),
     ("yikatong.benefits.cli", "benefits"),
+    ("yikatong.certification.cli", "certify"),
+    ("yikatong.certification.synth_cli", "synth"),
+    ("yikatong.pensions.cli", "transfer"),
+    ("yikatong.appraisal.cli", "appraisal"),
+    ("yikatong.bundles.cli", "bundle"),
+    ("yikatong.venues.cli", "venue"),
+    ("yikatong.stats.cli", "stats"),
+    ("yikatong.canteens.cli", "canteen"),
+    ("yikatong.vouchers.cli", "voucher"),
 )
 
 
@@ -84,8 +93,15 @@ def serve(
     import uvicorn
 
     from yikatong.api.app import create_app
+    from yikatong.api.system import MAX_CONCURRENT_REQUESTS
 
-    uvicorn.run(create_app(node=open_from_environment()), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(node=open_from_environment()),
+        host=host,
+        port=port,
+        log_level="info",
+        limit_concurrency=MAX_CONCURRENT_REQUESTS,
+    )
 
 
 @app.command()
@@ -97,16 +113,34 @@ def demo(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="Serve after loading"),
     host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     port: int = typer.Option(8000, help="Port to listen on"),
+    league: bool = typer.Option(
+        False, "--league", help="Three city nodes instead: Qingdao, Jinan, Zhengzhou"
+    ),
+    base_port: int = typer.Option(
+        8101, "--base-port", min=1, max=65000, help="With --league: ports base, base+1, base+2"
+    ),
 ) -> None:
     """Create the embedded database, load the demo city and serve it on http://127.0.0.1:8000."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from yikatong.core.settings import Settings
-    from yikatong.demo.load import DEMO_PIN, load_demo
+    from yikatong.demo.load import DEMO_PIN, load_demo, write_tokens
     from yikatong.node import Node, set_current
 
     console = Console()
+    if league:
+        from yikatong.demo.league import run_league_demo
+
+        code = run_league_demo(
+            console,
+            data_dir=Settings().data_dir,
+            residents=residents,
+            seed=seed,
+            base_port=base_port,
+            serve=serve,
+        )
+        raise typer.Exit(code)
     node = Node.open(Settings(demo=True))
     set_current(node)
     columns = (TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn())
@@ -139,15 +173,13 @@ def demo(
             "、".join(account.family) or "—",
         )
     console.print(accounts)
-    lines = [f"{who}\t{token}" for who, token in report.staff_tokens.items()]
-    lines += [f"{a.app_account_id}\t{a.token}" for a in report.accounts]
-    credentials = node.settings.data_dir / "demo" / "tokens.tsv"
-    credentials.parent.mkdir(parents=True, exist_ok=True)
-    credentials.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for module, figures in report.figures.items():
+        console.print(f"{module}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    credentials = write_tokens(node, report)
     console.print(
         "bearer tokens (Authorization: Bearer <token>; also in " + str(credentials) + "):"
     )
-    for line in lines:
+    for line in credentials.read_text(encoding="utf-8").splitlines():
         console.print(line.replace("\t", "  "), soft_wrap=True, highlight=False)
     console.print(f"database: {node.settings.effective_database_url}")
     if not serve:
@@ -158,7 +190,15 @@ def demo(
     from yikatong.api.app import create_app
 
     console.print(f"serving {url}  (API docs {url}/docs)")
-    uvicorn.run(create_app(node=node), host=host, port=port, log_level="info")
+    from yikatong.api.system import MAX_CONCURRENT_REQUESTS
+
+    uvicorn.run(
+        create_app(node=node),
+        host=host,
+        port=port,
+        log_level="info",
+        limit_concurrency=MAX_CONCURRENT_REQUESTS,
+    )
 
 
 def main() -> None:

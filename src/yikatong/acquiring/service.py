@@ -1311,3 +1311,19 @@ def reconcile(session: Session, business_date: dt.date) -> list[ReconciliationRo
             )
         )
     return rows
+
+
+def life_signs(session: Session, *, since: dt.date, until: dt.date) -> list[tuple[int, dt.date]]:
+    """(resident, latest local day) of every charged tap between ``since`` and ``until`` (a ride
+    taken, owed or not): evidence of life for pension qualification certification (资格认证)."""
+    query = (
+        select(Tap.resident_id, func.max(Tap.business_date))
+        .where(
+            Tap.resident_id.is_not(None),
+            Tap.status.in_([TapStatus.APPROVED, TapStatus.DEBT]),
+            Tap.business_date >= since,
+            Tap.business_date <= until,
+        )
+        .group_by(Tap.resident_id)
+    )
+    return [(int(rid), day) for rid, day in session.execute(query) if rid is not None and day]

@@ -26,11 +26,23 @@ ROUTERS: tuple[str, ...] = (
     "yikatong.transit.api",
     "yikatong.documents.api",
     "yikatong.benefits.api",
+    "yikatong.certification.api",
+    "yikatong.pensions.api",
+    "yikatong.appraisal.api",
+    "yikatong.bundles.api",
+    "yikatong.venues.api",
+    "yikatong.stats.api",
+    "yikatong.canteens.api",
+    "yikatong.vouchers.api",
     "yikatong.web.pages",
     "yikatong.web.session",
     "yikatong.web.portal",
     "yikatong.web.console",
     "yikatong.web.kiosk",
+    "yikatong.web.bundles",
+    "yikatong.web.batches",
+    "yikatong.web.language",
+    "yikatong.web.dashboard",
 )
 
 

@@ -44,6 +44,8 @@ class ProgrammeKind(enum.StrEnum):
 class BeneficiaryStatus(enum.StrEnum):
     ACTIVE = "active"
     STOPPED = "stopped"
+    # Payment held (暂停发放), e.g. pension qualification not certified; resumed with back-pay.
+    SUSPENDED = "suspended"
 
 
 class BatchStatus(enum.StrEnum):
@@ -102,15 +104,22 @@ class Beneficiary(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), index=True)
     amount: Mapped[int | None] = mapped_column(BigInteger)  # None: the programme default
     first_period: Mapped[dt.date] = mapped_column(Date)
+    # The last month paid (a one-off grant: the same month as ``first_period``); None: open-ended.
+    last_period: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[BeneficiaryStatus] = mapped_column(
         _enum(BeneficiaryStatus), default=BeneficiaryStatus.ACTIVE
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))
+    suspended_since: Mapped[dt.date | None] = mapped_column(Date)  # first month held
+    suspension_reason: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         UniqueConstraint("programme_id", "resident_id"),
         CheckConstraint("amount IS NULL OR amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "last_period IS NULL OR last_period >= first_period", name="last_after_first"
+        ),
     )
 
 
@@ -170,3 +179,25 @@ class PaymentLine(Base):
         UniqueConstraint("programme_id", "resident_id", "period", "attempt"),
         CheckConstraint("amount > 0", name="amount_positive"),
     )
+
+
+class Arrear(Base):
+    """A month held during a suspension and owed on resumption (补发): paid by the next batch.
+
+    ``line_id`` is set when a batch draws the month up; the payment line's own unique key
+    (programme, resident, period, attempt) keeps it from ever being paid twice.
+    """
+
+    __tablename__ = "benefit_arrear"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("benefit_beneficiary.id"), index=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("benefit_programme.id"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    period: Mapped[dt.date] = mapped_column(Date)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(200))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("benefit_payment_line.id"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("programme_id", "resident_id", "period"),)

@@ -43,11 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, inspect, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yikatong.benefits.models import (
+    Arrear,
     BatchStatus,
     Beneficiary,
     BeneficiaryStatus,
@@ -329,11 +330,19 @@ def enrol_beneficiary(
     actor: str,
     amount: int | None = None,
     first_period: dt.date | None = None,
+    last_period: dt.date | None = None,
 ) -> Beneficiary:
-    """Enrol a living resident with a payout account; paid from ``first_period`` on."""
+    """Enrol a living resident with a payout account; paid from ``first_period`` on, until
+    ``last_period`` when given (a one-off grant: the same month)."""
     programme = get_programme(session, programme_id)
     if amount is not None and amount <= 0:
         raise InvalidInput("the amount must be positive", field="amount")
+    first_period = first_period or clock.today().replace(day=1)
+    if last_period is not None and last_period < first_period:
+        raise InvalidInput(
+            f"the last month {last_period:%Y-%m} is before the first {first_period:%Y-%m}",
+            field="last_period",
+        )
     resident = registry.get_resident(session, resident_id)
     if resident.status == registry.ResidentStatus.DECEASED:
         raise InvalidInput(
@@ -356,7 +365,8 @@ def enrol_beneficiary(
         programme_id=programme.id,
         resident_id=resident_id,
         amount=amount,
-        first_period=first_period or clock.today().replace(day=1),
+        first_period=first_period,
+        last_period=last_period,
         status=BeneficiaryStatus.ACTIVE,
         created_at=clock.now(),
         created_by=actor[:64],
@@ -364,6 +374,40 @@ def enrol_beneficiary(
     session.add(beneficiary)
     session.flush()
     return beneficiary
+
+
+def find_beneficiary(session: Session, programme_id: int, resident_id: int) -> Beneficiary | None:
+    """The resident's enrolment in the programme, if any."""
+    return session.scalar(
+        select(Beneficiary).where(
+            Beneficiary.programme_id == programme_id, Beneficiary.resident_id == resident_id
+        )
+    )
+
+
+def stop_payments_of(session: Session, resident_id: int) -> list[Beneficiary]:
+    """Stop every active or suspended enrolment of a resident for good (停发, e.g. on death);
+    returns those stopped.
+
+    Already stopped enrolments are left as they are, so running it twice stops nothing more.
+    Lines already drawn into a batch are not touched: the bank file and return file settle them.
+    """
+    registry.get_resident(session, resident_id)
+    stopped = list(
+        session.scalars(
+            select(Beneficiary)
+            .where(
+                Beneficiary.resident_id == resident_id,
+                Beneficiary.status.in_([BeneficiaryStatus.ACTIVE, BeneficiaryStatus.SUSPENDED]),
+            )
+            .order_by(Beneficiary.id)
+            .with_for_update()
+        )
+    )
+    for beneficiary in stopped:
+        beneficiary.status = BeneficiaryStatus.STOPPED
+    session.flush()
+    return stopped
 
 
 def list_beneficiaries(session: Session, programme_id: int) -> list[Beneficiary]:
@@ -396,6 +440,132 @@ def batch_lines(session: Session, batch_id: int) -> list[PaymentLine]:
     return list(session.scalars(query.order_by(PaymentLine.id)))
 
 
+_LINE_CHUNK = 10_000
+
+
+def _reference(programme_id: int, period: dt.date, line_id: int) -> str:
+    # Formatted field by field: strftime per line costs more than the rest of the line.
+    return f"YKT{programme_id:04d}{period.year:04d}{period.month:02d}{line_id:010d}"
+
+
+_BULK_COLUMNS = (
+    "id",
+    "batch_id",
+    "programme_id",
+    "resident_id",
+    "period",
+    "attempt",
+    "amount",
+    "status",
+    "reference",
+)
+
+
+def _insert_lines(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert new lines (ids included) through the driver's fastest path: ``COPY`` on
+    PostgreSQL, one ``executemany`` on SQLite; the columns' own conversions as SQLAlchemy's."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    raw: Any = session.connection().connection.driver_connection
+    columns = ", ".join(_BULK_COLUMNS)
+    if dialect.name == "postgresql":
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY benefit_payment_line ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(
+                    tuple(str(row[c]) if c == "status" else row[c] for c in _BULK_COLUMNS)
+                )
+        return
+    if dialect.name != "sqlite":
+        table: Any = PaymentLine.__table__
+        for start in range(0, len(rows), _LINE_CHUNK):
+            session.execute(insert(table), rows[start : start + _LINE_CHUNK])
+        return
+    marks = ", ".join("?" for _ in _BULK_COLUMNS)
+    raw.executemany(
+        f"INSERT INTO benefit_payment_line ({columns}) VALUES ({marks})",
+        [
+            tuple(
+                row[c].isoformat() if c == "period" else str(row[c]) if c == "status" else row[c]
+                for c in _BULK_COLUMNS
+            )
+            for row in rows
+        ],
+    )
+
+
+def _allocate_line_ids(session: Session, count: int) -> list[int]:
+    """``count`` new payment-line ids, ascending. PostgreSQL draws them from the table's own
+    sequence; on SQLite this transaction holds the write lock (``BEGIN IMMEDIATE``), so the ids
+    after the current maximum stay free until it commits (the primary key would refuse a clash).
+    """
+    if count == 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        drawn = session.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('benefit_payment_line', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
+        return sorted(int(row[0]) for row in drawn)
+    top = int(session.scalar(select(func.coalesce(func.max(PaymentLine.id), 0))) or 0)
+    return list(range(top + 1, top + 1 + count))
+
+
+def _line_rows(session: Session, batch_id: int) -> list[tuple[int, int, int]]:
+    """(line id, resident id, amount) of a batch's lines in id order: plain rows, not objects."""
+    query = (
+        select(PaymentLine.id, PaymentLine.resident_id, PaymentLine.amount)
+        .where(PaymentLine.batch_id == batch_id)
+        .order_by(PaymentLine.id)
+    )
+    return [(int(a), int(b), int(c)) for a, b, c in session.execute(query)]
+
+
+def _set_line_column(session: Session, column: str, values: dict[int, Any]) -> None:
+    """Write one column of many lines by id in bulk; lines loaded in the session see it too."""
+    table: Any = PaymentLine.__table__
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement per chunk over arrays, instead of one UPDATE per line.
+        kind = "bigint" if column.endswith("_id") else "text"
+        over_arrays = text(
+            f"UPDATE benefit_payment_line AS l SET {column} = v.value "
+            f"FROM unnest(CAST(:ids AS integer[]), CAST(:values AS {kind}[])) AS v(id, value) "
+            "WHERE l.id = v.id"
+        )
+        items = list(values.items())
+        for start in range(0, len(items), 100_000):
+            chunk = items[start : start + 100_000]
+            session.execute(
+                over_arrays, {"ids": [k for k, _ in chunk], "values": [v for _, v in chunk]}
+            )
+    elif session.get_bind().dialect.name == "sqlite":
+        raw: Any = session.connection().connection.driver_connection
+        raw.executemany(
+            f"UPDATE benefit_payment_line SET {column} = ? WHERE id = ?",
+            [(v, k) for k, v in values.items()],
+        )
+    else:
+        by_id = (
+            update(table)
+            .where(table.c.id == bindparam("line_id"))
+            .values({column: bindparam("value")})
+        )
+        rows = [{"line_id": k, "value": v} for k, v in values.items()]
+        for start in range(0, len(rows), _LINE_CHUNK):
+            session.execute(by_id, rows[start : start + _LINE_CHUNK])
+    for obj in list(session.identity_map.values()):
+        identity = inspect(obj).identity if isinstance(obj, PaymentLine) else None
+        if identity is not None and identity[0] in values:
+            session.expire(obj, [column])
+
+
 def _alive(session: Session, resident_id: int) -> bool:
     return registry.get_resident(session, resident_id).status == registry.ResidentStatus.ACTIVE
 
@@ -425,17 +595,21 @@ def generate_batch(
             )
         )
     )
-    beneficiaries = session.scalars(
-        select(Beneficiary)
+    living = (
+        select(Beneficiary.resident_id, func.coalesce(Beneficiary.amount, programme.amount))
+        .join(registry.Resident, registry.Resident.id == Beneficiary.resident_id)
         .where(
             Beneficiary.programme_id == programme.id,
             Beneficiary.status == BeneficiaryStatus.ACTIVE,
             Beneficiary.first_period <= period,
+            or_(Beneficiary.last_period.is_(None), Beneficiary.last_period >= period),
+            registry.Resident.status == registry.ResidentStatus.ACTIVE,
         )
         .order_by(Beneficiary.id)
     )
+    # Plain (resident, amount) rows, one query: a city's pension batch holds millions of people.
     fresh = [
-        b for b in beneficiaries if b.resident_id not in already and _alive(session, b.resident_id)
+        (int(rid), int(amount)) for rid, amount in session.execute(living) if rid not in already
     ]
     failed = [
         line
@@ -451,7 +625,22 @@ def generate_batch(
         )
         if _alive(session, line.resident_id)
     ]
-    if not fresh and not failed:
+    # Months held during a suspension and owed since it was lifted (补发).
+    arrears = [
+        arrear
+        for arrear in session.scalars(
+            select(Arrear)
+            .join(Beneficiary, Beneficiary.id == Arrear.beneficiary_id)
+            .where(
+                Arrear.programme_id == programme.id,
+                Arrear.line_id.is_(None),
+                Beneficiary.status == BeneficiaryStatus.ACTIVE,
+            )
+            .order_by(Arrear.id)
+        )
+        if _alive(session, arrear.resident_id)
+    ]
+    if not fresh and not failed and not arrears:
         raise Conflict(
             f"nothing to pay for {programme.code} in {period:%Y-%m}: every active beneficiary "
             "is already in a batch of that month and no failed line waits to be re-queued",
@@ -471,18 +660,24 @@ def generate_batch(
     )
     session.add(batch)
     session.flush()
-    lines = [
-        PaymentLine(
-            batch_id=batch.id,
-            programme_id=programme.id,
-            resident_id=b.resident_id,
-            period=period,
-            attempt=1,
-            amount=b.amount if b.amount is not None else programme.amount,
-            status=LineStatus.PENDING,
-        )
-        for b in fresh
+    # The month's lines are inserted in bulk with ids drawn beforehand, so that their references
+    # are written with them; re-queued and back-paid lines (few) are ORM objects after them.
+    ids = _allocate_line_ids(session, len(fresh))
+    fresh_rows: list[dict[str, Any]] = [
+        {
+            "id": line_id,
+            "batch_id": batch.id,
+            "programme_id": programme.id,
+            "resident_id": rid,
+            "period": period,
+            "attempt": 1,
+            "amount": amount,
+            "status": LineStatus.PENDING,
+            "reference": _reference(programme.id, period, line_id),
+        }
+        for (rid, amount), line_id in zip(fresh, ids, strict=True)
     ]
+    lines: list[PaymentLine] = []
     for old in failed:
         old.disposition = FailedDisposition.REQUEUED
         old.disposition_reason = f"re-queued into batch {batch.id}"
@@ -498,19 +693,40 @@ def generate_batch(
                 requeued_from_id=old.id,
             )
         )
-    session.add_all(lines)
+    fresh_lines = {rid: line_id for (rid, _), line_id in zip(fresh, ids, strict=True)}
+    owed: list[tuple[Arrear, PaymentLine | int]] = []
+    for arrear in arrears:
+        same_month = fresh_lines.get(arrear.resident_id) if arrear.period == period else None
+        if same_month is not None:
+            owed.append((arrear, same_month))
+            continue
+        line = PaymentLine(
+            batch_id=batch.id,
+            programme_id=programme.id,
+            resident_id=arrear.resident_id,
+            period=arrear.period,
+            attempt=1,
+            amount=arrear.amount,
+            status=LineStatus.PENDING,
+        )
+        lines.append(line)
+        owed.append((arrear, line))
     try:
         with session.begin_nested():
+            _insert_lines(session, fresh_rows)
+            session.add_all(lines)
             session.flush()
-    except IntegrityError:
+    except (IntegrityError, session.get_bind().dialect.loaded_dbapi.IntegrityError):
         raise Conflict(
             f"another batch of {programme.code} for {period:%Y-%m} was generated at the same "
             "time; list the batches and generate again if someone is still missing"
         ) from None
+    for arrear, owed_line in owed:
+        arrear.line_id = owed_line if isinstance(owed_line, int) else owed_line.id
     for line in lines:
-        line.reference = f"YKT{programme.id:04d}{line.period:%Y%m}{line.id:010d}"
-    batch.line_count = len(lines)
-    batch.total = sum(line.amount for line in lines)
+        line.reference = _reference(programme.id, line.period, line.id)
+    batch.line_count = len(fresh_rows) + len(lines)
+    batch.total = sum(amount for _, amount in fresh) + sum(line.amount for line in lines)
     session.flush()
     return batch
 
@@ -526,7 +742,7 @@ def approve_batch(session: Session, batch_id: int, *, actor: str) -> PaymentBatc
     if batch.status is not BatchStatus.GENERATED:
         raise Conflict(f"batch {batch.id} is {batch.status}, not waiting for approval")
     programme = get_programme(session, batch.programme_id)
-    lines = batch_lines(session, batch.id)
+    lines = _line_rows(session, batch.id)
     held = budget_balance(session, programme)
     if held < batch.total:
         raise Conflict(
@@ -537,13 +753,13 @@ def approve_batch(session: Session, batch_id: int, *, actor: str) -> PaymentBatc
         )
     requests = [
         ledger.TransferRequest(
-            idempotency_key=_key(line.id, "approve"),
+            idempotency_key=_key(line_id, "approve"),
             debit_account_id=programme.budget_account_id,
             credit_account_id=programme.payable_account_id,
-            amount=line.amount,
-            metadata={"batch": batch.id, "line": line.id, "resident": line.resident_id},
+            amount=amount,
+            metadata={"batch": batch.id, "line": line_id, "resident": resident_id},
         )
-        for line in lines
+        for line_id, resident_id, amount in lines
     ]
     outcomes = ledger.post_batch(session, requests)
     refused = [o for o in outcomes if o.status is ledger.BatchStatus.REJECTED]
@@ -554,8 +770,11 @@ def approve_batch(session: Session, batch_id: int, *, actor: str) -> PaymentBatc
             f"refused by the ledger, first: {refused[0].reason}",
             refused=len(refused),
         )
-    for line, outcome in zip(lines, outcomes, strict=True):
-        line.approve_transfer_id = outcome.transfer_id
+    _set_line_column(
+        session,
+        "approve_transfer_id",
+        {line[0]: outcome.transfer_id for line, outcome in zip(lines, outcomes, strict=True)},
+    )
     batch.status = BatchStatus.APPROVED
     batch.approved_by = actor[:64]
     batch.approved_at = clock.now()
@@ -579,7 +798,16 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
             f"batch {batch.id} is {batch.status}; only an approved batch goes to the bank"
         )
     programme = get_programme(session, batch.programme_id)
-    pending = [line for line in batch_lines(session, batch.id) if line.status is LineStatus.PENDING]
+    pending = [
+        (int(line_id), int(resident_id), int(amount), str(reference))
+        for line_id, resident_id, amount, reference in session.execute(
+            select(
+                PaymentLine.id, PaymentLine.resident_id, PaymentLine.amount, PaymentLine.reference
+            )
+            .where(PaymentLine.batch_id == batch.id, PaymentLine.status == LineStatus.PENDING)
+            .order_by(PaymentLine.id)
+        )
+    ]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
@@ -590,34 +818,49 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
             f"{batch.period:%Y-%m}",
             batch.value_date.isoformat(),
             len(pending),
-            sum(line.amount for line in pending),
+            sum(amount for _, _, amount, _ in pending),
         ]
     )
-    for line in pending:
-        resident = registry.get_resident(session, line.resident_id)
-        revealed = registry.reveal(
-            session,
-            line.resident_id,
-            actor=SYSTEM_ACTOR,
-            role=_SYSTEM_ROLE,
-            reason=f"bank file of benefit batch {batch.id}, exported by {actor}"[:200],
-            fields=["bank_account"],
-        )
-        account = revealed.get("bank_account")
-        if account is None:
-            raise Conflict(
-                f"resident {line.resident_id} (line {line.id}) has no payout account any more; "
-                "record one before exporting"
+    reason = f"bank file of benefit batch {batch.id}, exported by {actor}"[:200]
+    masked: dict[int, str] = {}
+    for start in range(0, len(pending), _LINE_CHUNK):
+        chunk = pending[start : start + _LINE_CHUNK]
+        # The chunk's residents read in a few queries and held here, so that each audited
+        # reveal below finds its resident in the session instead of reading it again.
+        wanted = sorted({resident_id for _, resident_id, _, _ in chunk})
+        people = {
+            person.id: person
+            for first in range(0, len(wanted), 900)
+            for person in session.scalars(
+                select(registry.Resident).where(
+                    registry.Resident.id.in_(wanted[first : first + 900])
+                )
             )
-        line.bank_account_masked = registry.mask_bank_account(account)
-        writer.writerow(
-            ["D", line.id, mask_name(resident.name), account, line.amount, line.reference]
-        )
+        }
+        for line_id, resident_id, amount, reference in chunk:
+            revealed = registry.reveal(
+                session,
+                resident_id,
+                actor=SYSTEM_ACTOR,
+                role=_SYSTEM_ROLE,
+                reason=reason,
+                fields=["bank_account"],
+            )
+            account = revealed.get("bank_account")
+            if account is None:
+                raise Conflict(
+                    f"resident {resident_id} (line {line_id}) has no payout account any more; "
+                    "record one before exporting"
+                )
+            masked[line_id] = registry.mask_bank_account(account)
+            name = mask_name(people[resident_id].name)
+            writer.writerow(["D", line_id, name, account, amount, reference])
+    _set_line_column(session, "bank_account_masked", masked)
     batch.status = BatchStatus.EXPORTED
     batch.exported_at = clock.now()
     session.flush()
     return BankFile(
-        batch.id, len(pending), Fen(sum(line.amount for line in pending)), out.getvalue()
+        batch.id, len(pending), Fen(sum(amount for _, _, amount, _ in pending)), out.getvalue()
     )
 
 
@@ -978,3 +1221,237 @@ def count_lines(session: Session, *, programme_id: int, period: dt.date) -> int:
         PaymentLine.programme_id == programme_id, PaymentLine.period == period
     )
     return int(session.scalar(query) or 0)
+
+
+# --------------------------------------------------------------------------- suspension
+
+
+def get_beneficiary(session: Session, programme_id: int, resident_id: int) -> Beneficiary:
+    beneficiary = session.scalar(
+        select(Beneficiary)
+        .where(Beneficiary.programme_id == programme_id, Beneficiary.resident_id == resident_id)
+        .with_for_update()
+    )
+    if beneficiary is None:
+        raise NotFound(f"resident {resident_id} is not a beneficiary of programme {programme_id}")
+    return beneficiary
+
+
+def suspend_beneficiary(
+    session: Session,
+    programme_id: int,
+    resident_id: int,
+    *,
+    reason: str,
+    actor: str,
+    since: dt.date | None = None,
+) -> Beneficiary:
+    """Hold the payments (暂停发放) from the month ``since`` (default: this month) on.
+
+    Batches leave a suspended beneficiary out; an already suspended one is left as it is.
+    """
+    if not reason.strip():
+        raise InvalidInput("say why the payment is suspended", field="reason")
+    beneficiary = get_beneficiary(session, programme_id, resident_id)
+    if beneficiary.status is not BeneficiaryStatus.ACTIVE:
+        return beneficiary
+    beneficiary.status = BeneficiaryStatus.SUSPENDED
+    beneficiary.suspended_since = (since or clock.today()).replace(day=1)
+    beneficiary.suspension_reason = f"{reason.strip()} ({actor})"[:200]
+    session.flush()
+    return beneficiary
+
+
+def resume_beneficiary(
+    session: Session, programme_id: int, resident_id: int, *, reason: str, actor: str
+) -> list[Arrear]:
+    """Lift a suspension; every month whose batch ran while held is owed and paid by the next
+    batch (补发). Returns the months owed (none when the beneficiary was not suspended)."""
+    beneficiary = get_beneficiary(session, programme_id, resident_id)
+    if beneficiary.status is not BeneficiaryStatus.SUSPENDED:
+        return []
+    programme = get_programme(session, programme_id)
+    held_from = max(beneficiary.suspended_since or clock.today(), beneficiary.first_period)
+    ran = set(
+        session.scalars(
+            select(PaymentBatch.period).where(
+                PaymentBatch.programme_id == programme.id, PaymentBatch.period >= held_from
+            )
+        )
+    )
+    paid = set(
+        session.scalars(
+            select(PaymentLine.period).where(
+                PaymentLine.programme_id == programme.id,
+                PaymentLine.resident_id == resident_id,
+                PaymentLine.period >= held_from,
+            )
+        )
+    )
+    owed_already = set(
+        session.scalars(
+            select(Arrear.period).where(
+                Arrear.programme_id == programme.id, Arrear.resident_id == resident_id
+            )
+        )
+    )
+    now = clock.now()
+    amount = beneficiary.amount if beneficiary.amount is not None else programme.amount
+    arrears = [
+        Arrear(
+            beneficiary_id=beneficiary.id,
+            programme_id=programme.id,
+            resident_id=resident_id,
+            period=period,
+            amount=amount,
+            reason=f"{reason.strip()} ({actor})"[:200],
+            created_at=now,
+        )
+        for period in sorted(ran - paid - owed_already)
+        if period.month in programme.pay_months
+    ]
+    session.add_all(arrears)
+    beneficiary.status = BeneficiaryStatus.ACTIVE
+    beneficiary.suspended_since = None
+    beneficiary.suspension_reason = None
+    session.flush()
+    return arrears
+
+
+def arrears_of(session: Session, resident_id: int) -> list[Arrear]:
+    query = select(Arrear).where(Arrear.resident_id == resident_id).order_by(Arrear.period)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True, slots=True)
+class Pensioner:
+    """A beneficiary of a basic pension programme (基本养老金), for qualification certification."""
+
+    beneficiary_id: int
+    programme_id: int
+    resident_id: int
+    status: BeneficiaryStatus
+    first_period: dt.date
+    suspended_since: dt.date | None
+
+
+def pensioners(session: Session, *, resident_id: int | None = None) -> list[Pensioner]:
+    """Every active or suspended beneficiary of a basic pension programme (of one resident)."""
+    query = (
+        select(Beneficiary)
+        .join(BenefitProgramme, BenefitProgramme.id == Beneficiary.programme_id)
+        .where(
+            BenefitProgramme.kind == ProgrammeKind.BASIC_PENSION,
+            Beneficiary.status.in_([BeneficiaryStatus.ACTIVE, BeneficiaryStatus.SUSPENDED]),
+        )
+        .order_by(Beneficiary.resident_id, Beneficiary.id)
+    )
+    if resident_id is not None:
+        query = query.where(Beneficiary.resident_id == resident_id)
+    return [
+        Pensioner(b.id, b.programme_id, b.resident_id, b.status, b.first_period, b.suspended_since)
+        for b in session.scalars(query)
+    ]
+
+
+def life_signs(session: Session, *, since: dt.date, until: dt.date) -> list[tuple[int, dt.date]]:
+    """(resident, latest day) of every benefit received between ``since`` and ``until``: money
+    paid by a programme other than the pension itself is a sign of life (subsidy receipts)."""
+    start = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    query = (
+        select(PaymentLine.resident_id, func.max(PaymentLine.resolved_at))
+        .join(BenefitProgramme, BenefitProgramme.id == PaymentLine.programme_id)
+        .where(
+            BenefitProgramme.kind != ProgrammeKind.BASIC_PENSION,
+            PaymentLine.status == LineStatus.PAID,
+            PaymentLine.resolved_at >= start,
+            PaymentLine.resolved_at < end,
+        )
+        .group_by(PaymentLine.resident_id)
+    )
+    return [
+        (int(resident_id), _as_utc(at).date())
+        for resident_id, at in session.execute(query)
+        if at is not None
+    ]
+
+
+def _as_utc(at: dt.datetime) -> dt.datetime:
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+# --------------------------------------------------------------------------- overpayment
+
+OVERPAYMENT_RECEIVABLE_CODE = "benefits:overpayment-receivable"
+
+
+def _overpayment_receivable(session: Session) -> int:
+    return ledger.open_account(
+        session,
+        code=OVERPAYMENT_RECEIVABLE_CODE,
+        kind=AccountKind.ASSET,
+        name="benefits paid after entitlement ended, to recover 待追回多发待遇",
+        owner_type="benefits",
+        owner_id="overpayment",
+        exist_ok=True,
+    ).id
+
+
+def pension_lines_after(session: Session, resident_id: int, period: dt.date) -> list[PaymentLine]:
+    """Pension lines paid for months after ``period`` (first day of a month)."""
+    query = (
+        select(PaymentLine)
+        .join(BenefitProgramme, BenefitProgramme.id == PaymentLine.programme_id)
+        .where(
+            BenefitProgramme.kind == ProgrammeKind.BASIC_PENSION,
+            PaymentLine.resident_id == resident_id,
+            PaymentLine.period > period,
+            PaymentLine.status == LineStatus.PAID,
+        )
+        .order_by(PaymentLine.period, PaymentLine.id)
+    )
+    return list(session.scalars(query))
+
+
+def claim_overpayment(session: Session, line_id: int, *, reason: str) -> int:
+    """Book a paid line as owed back (多发追回): receivable debited, programme budget credited.
+
+    Idempotent per line (key ``benefits:line:<id>:overpaid``); returns the transfer id.
+    """
+    line = get_line(session, line_id)
+    if line.status is not LineStatus.PAID:
+        raise Conflict(f"line {line.id} is {line.status}; only a paid line can be overpaid")
+    programme = get_programme(session, line.programme_id)
+    transfer = ledger.post_transfer(
+        session,
+        ledger.TransferRequest(
+            idempotency_key=_key(line.id, "overpaid"),
+            debit_account_id=_overpayment_receivable(session),
+            credit_account_id=programme.budget_account_id,
+            amount=line.amount,
+            metadata={"line": line.id, "resident": line.resident_id, "reason": reason[:120]},
+        ),
+    )
+    return transfer.id
+
+
+def record_overpayment_recovered(session: Session, line_id: int, *, reference: str) -> int:
+    """The overpaid amount came back to the fund's bank account: the receivable is cleared."""
+    line = get_line(session, line_id)
+    if ledger.get_transfer_by_key(session, _key(line.id, "overpaid")) is None:
+        raise Conflict(f"line {line.id} was never booked as overpaid")
+    reference = reference.strip()
+    if not _BANK_REF.match(reference):
+        raise InvalidInput("a bank reference is 1–64 letters, digits or '-'", field="reference")
+    transfer = ledger.post_transfer(
+        session,
+        ledger.TransferRequest(
+            idempotency_key=_key(line.id, "recovered"),
+            debit_account_id=_bank_clearing(session),
+            credit_account_id=_overpayment_receivable(session),
+            amount=line.amount,
+            metadata={"line": line.id, "reference": reference},
+        ),
+    )
+    return transfer.id

@@ -4,6 +4,8 @@
 422 problem with ``reason`` when it is not (unreadable, malformed, unknown-key, bad-signature,
 wrong-city, key-retired, content-missing, qr-mismatch, digest-mismatch, text-mismatch, not-issued,
 record-mismatch); 409 problem with ``reason`` ``revoked`` when the issuing city revoked it.
+A certificate of another league city is checked with that city's key and then against its
+register, asked over the federation (``registered_by`` names the city whose register answered).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from yikatong.api.auth import Principal, current_principal, require
-from yikatong.api.deps import MAX_ROW_ID, SessionDep
+from yikatong.api.deps import MAX_ROW_ID, NodeDep, SessionDep
 from yikatong.core.errors import Forbidden, InvalidInput
 from yikatong.documents import service
 from yikatong.documents.models import DocumentType, IssuedDocument
@@ -209,7 +211,11 @@ class SealOut(BaseModel):
 
 class VerdictOut(BaseModel):
     valid: bool = True
-    registered: bool = Field(description="Checked against this city's register of issues")
+    registered: bool = Field(description="Checked against the issuing city's register of issues")
+    registered_by: str | None = Field(
+        default=None, description="City whose register answered (this one or the issuing city)"
+    )
+    note: str | None = Field(default=None, description="Why the register was not checked")
     seal: SealOut
     content: dict[str, Any] | None = Field(
         default=None, description="What the genuine certificate says (compare with the paper)"
@@ -232,16 +238,21 @@ def _verdict(session: Session, file: UploadFile | None, text: str | None) -> ser
     summary="Verify a certificate (public): the PDF or its QR code's text",
 )
 def verify(
-    session: SessionDep,
+    node: NodeDep,
     file: Annotated[UploadFile | None, File(description="The certificate PDF")] = None,
     text: Annotated[
         str | None, Form(max_length=1000, description="The scanned QR code's content")
     ] = None,
 ) -> VerdictOut:
-    verdict = _verdict(session, file, text)
+    with node.transaction() as session:
+        verdict = _verdict(session, file, text)
+    # Another league city's certificate: its register is asked with no transaction open here.
+    verdict = service.confirm_with_issuer(node, verdict)
     claims = verdict.claims
     return VerdictOut(
         registered=verdict.registered,
+        registered_by=verdict.checked_by,
+        note=verdict.note,
         seal=SealOut(
             type=claims.doc_type,
             serial=claims.serial,

@@ -1,6 +1,10 @@
 """Use cases of certificates (电子证明): issue a proof of insurance (参保证明) or contribution details
 (缴费明细) for a resident, verify one online or offline, revoke one.
 
+Certificates are recognised across the league (互认): a node verifies another member city's seal
+with that city's key from the league file, then asks the issuing city's register over a signed
+request (``document.status``) whether the certificate was issued there and is not revoked.
+
 A certificate shows only what the platform records, each value read through its domain's service:
 the registry, the card, the e-SSC binding, and the ledger transfers of the resident's accounts.
 Every issue is registered (serial, resident, type, digest) so that online verification also checks
@@ -9,11 +13,12 @@ that the serial was issued here and is not revoked.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import secrets
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,7 +42,9 @@ from yikatong.documents.codes import (
 )
 from yikatong.documents.models import DocumentType, IssuedDocument
 from yikatong.essc import service as essc_service
+from yikatong.federation import rpc as federation_rpc
 from yikatong.federation import service as federation_service
+from yikatong.federation.envelope import Envelope
 from yikatong.ledger import service as ledger_service
 from yikatong.medical import service as medical_service
 from yikatong.registry import service as registry_service
@@ -99,12 +106,16 @@ class IssuedPdf:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """A certificate that passed verification. ``registered`` is False when it was issued by
-    another league city, whose register this node cannot read."""
+    """A certificate that passed verification. ``registered``: checked against the issuing
+    city's register — this node's own, or (``checked_by``) another league city's, asked over the
+    federation; False offline, or when the issuing city did not answer (``note`` says so)."""
 
     claims: SealClaims
     content: DocumentContent | None
     registered: bool
+    seal_text: str = ""
+    checked_by: str | None = None
+    note: str | None = None
 
 
 # --- issuing -------------------------------------------------------------------------------------
@@ -468,7 +479,7 @@ def verify_offline(data: bytes, trust: TrustList) -> Verdict:
     claims, content = codes.check_document(
         reading.qr_texts[0], reading.embedded, reading.text, trust
     )
-    return Verdict(claims, content, registered=False)
+    return Verdict(claims, content, registered=False, seal_text=reading.qr_texts[0])
 
 
 def _check_register(session: Session, claims: SealClaims) -> IssuedDocument | None:
@@ -502,7 +513,13 @@ def verify_pdf(session: Session, data: bytes) -> Verdict:
         reading.qr_texts[0], reading.embedded, reading.text, trust_list()
     )
     record = _check_register(session, claims)
-    return Verdict(claims, content, registered=record is not None)
+    return Verdict(
+        claims,
+        content,
+        registered=record is not None,
+        seal_text=reading.qr_texts[0],
+        checked_by=claims.city_code if record is not None else None,
+    )
 
 
 def verify_qr_text(session: Session, text: str) -> Verdict:
@@ -511,4 +528,83 @@ def verify_qr_text(session: Session, text: str) -> Verdict:
     claims = codes.check_seal(text, trust_list())
     record = _check_register(session, claims)
     content = DocumentContent.from_json(json.loads(record.content)) if record else None
-    return Verdict(claims, content, registered=record is not None)
+    return Verdict(
+        claims,
+        content,
+        registered=record is not None,
+        seal_text=text,
+        checked_by=claims.city_code if record is not None else None,
+    )
+
+
+# --- recognition across the league (证明互认) ------------------------------------------------------
+
+DOCUMENT_STATUS = "document.status"
+# How long a verifying city waits for the issuing city's register before answering without it.
+REGISTER_TIMEOUT_SECONDS = 3.0
+
+
+def confirm_with_issuer(node: current_node.Node, verdict: Verdict) -> Verdict:
+    """A certificate of another league city, already verified by its seal: ask the issuing
+    city's register (signed request). Revoked, never issued or issued with another content there
+    → refused as the issuing city would refuse it. The issuing city not answering leaves the
+    verdict as the seal alone gives it, with a ``note``.
+
+    Opens no transaction and must not be called inside one: it waits on another city.
+    """
+    claims = verdict.claims
+    if verdict.registered or claims.city_code == node.city_code or not verdict.seal_text:
+        return verdict
+    if node.settings.league_file is None:
+        return verdict
+    if claims.city_code not in federation_service.league_of(node).cities:
+        return verdict
+    try:
+        answer = federation_rpc.call(
+            node,
+            claims.city_code,
+            DOCUMENT_STATUS,
+            {"seal": verdict.seal_text},
+            timeout=REGISTER_TIMEOUT_SECONDS,
+        )
+    except (federation_rpc.PeerUnreachable, federation_rpc.RemoteRefused) as exc:
+        return replace(
+            verdict, note=f"the register of city {claims.city_code} was not checked: {exc.detail}"
+        )
+    status = str(answer.get("status", ""))
+    if status != "valid":
+        detail = f"city {claims.city_code} says: {answer.get('detail', status)}"
+        try:
+            reason = RejectReason(status)
+        except ValueError:
+            reason = RejectReason.NOT_ISSUED
+        if reason is RejectReason.REVOKED:
+            raise DocumentRevoked(reason, detail)
+        raise DocumentRejected(reason, detail)
+    content = verdict.content
+    # An answer without (readable) content leaves the content checked on the PDF.
+    with contextlib.suppress(ValueError):
+        content = DocumentContent.from_json(answer.get("content"))
+    return replace(verdict, registered=True, checked_by=claims.city_code, content=content)
+
+
+def _register_status(session: Session, envelope: Envelope) -> dict[str, Any]:
+    """Answer another city's ``document.status``: this city's seal and register, as verifying
+    here online would (the content of a valid certificate included, as for a scanned code)."""
+    text = envelope.body.get("seal")
+    if not isinstance(text, str) or not text or len(text) > 1000:
+        raise InvalidInput("seal must be the QR text of a certificate", field="seal")
+    try:
+        claims = codes.check_seal(text, current_node.current().own_trust_list())
+        record = _check_register(session, claims)
+    except DocumentRejected as exc:
+        return {"status": exc.reason.value, "detail": exc.detail}
+    if record is None:
+        return {
+            "status": RejectReason.NOT_ISSUED.value,
+            "detail": f"certificate {claims.serial} was not issued by this city",
+        }
+    return {"status": "valid", "content": json.loads(record.content)}
+
+
+federation_rpc.register_responder(DOCUMENT_STATUS, _register_status)

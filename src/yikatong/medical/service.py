@@ -42,6 +42,8 @@ from yikatong.core.errors import (
 )
 from yikatong.core.ids import age_on
 from yikatong.core.money import Fen, format_yuan, parse_yuan
+from yikatong.federation import service as federation
+from yikatong.federation.envelope import Envelope
 from yikatong.ledger import service as ledger
 from yikatong.ledger.models import AccountKind
 from yikatong.ledger.service import TransferRequest
@@ -1702,6 +1704,28 @@ def apply_transfer_packet(
     raise InvalidInput(f"unknown transfer packet type {payload_type!r}", field="payload_type")
 
 
+def receive_transfer_packet(session: Session, envelope: Envelope) -> None:
+    """The federation inbox's handler for transfer packets (payload types
+    ``medical.transfer.request`` and ``medical.transfer.history``).
+
+    seed 000: the transfer is triggered by enrolling in the new city — so the old city closes the
+    record and sends the history as soon as the request arrives, in the inbox's transaction (the
+    history leaves through the outbox). A request for a person this city does not know stays
+    open for a clerk (``send_transfer_history`` after finding the record, within the deadline).
+    """
+    case = apply_transfer_packet(session, envelope.sender, envelope.payload_type, envelope.body)
+    if (
+        envelope.payload_type == TRANSFER_REQUEST
+        and case.status is TransferStatus.REQUESTED
+        and case.resident_id is not None
+    ):
+        send_transfer_history(session, case.id, actor=f"city:{envelope.sender}")
+
+
+federation.register_handler(TRANSFER_REQUEST, receive_transfer_packet)
+federation.register_handler(TRANSFER_HISTORY, receive_transfer_packet)
+
+
 def _transfer(session: Session, transfer_id: int, role: TransferRole) -> TransferCase:
     case = session.get(TransferCase, transfer_id)
     if case is None:
@@ -1844,3 +1868,18 @@ def get_transfer(session: Session, transfer_id: int) -> TransferCase:
     if case is None:
         raise NotFound(f"no transfer with id {transfer_id}")
     return case
+
+
+def life_signs(session: Session, *, since: dt.date, until: dt.date) -> list[tuple[int, dt.date]]:
+    """(resident, latest service day) of every settled claim between ``since`` and ``until``:
+    evidence of life for pension qualification certification (资格认证)."""
+    query = (
+        select(ClaimRecord.resident_id, func.max(ClaimRecord.service_date))
+        .where(
+            ClaimRecord.status == ClaimStatus.SETTLED,
+            ClaimRecord.service_date >= since,
+            ClaimRecord.service_date <= until,
+        )
+        .group_by(ClaimRecord.resident_id)
+    )
+    return [(int(rid), day) for rid, day in session.execute(query) if day is not None]

@@ -33,6 +33,7 @@ __all__ = [
     "quote",
     "ride_history",
     "top_up",
+    "top_ups_of",
     "transport_balance",
     "upload_rides",
 ]
@@ -340,3 +341,16 @@ def top_up(
     session.add(record)
     session.flush()
     return record
+
+
+def top_ups_of(session: Session, resident_id: int, *, limit: int = 100) -> list[TopUp]:
+    """A resident's transport-purse top-ups (圈存记录), on all of their cards, newest first."""
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000", field="limit")
+    query = (
+        select(TopUp)
+        .where(TopUp.resident_id == resident_id)
+        .order_by(TopUp.at.desc(), TopUp.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
