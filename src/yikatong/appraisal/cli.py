@@ -8,7 +8,6 @@ city where the person lives; ``verify FILE`` checks another city's signed conclu
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-# Imported here, not per command: it registers the federation handlers of the domain, so that
-# `ykt federation dead-letters replay` can apply its messages.
 from yikatong.appraisal import service
 from yikatong.appraisal.policy import AppraisalKind, InjuryCategory
+
+# Imported here, not per command: it registers the federation handlers of the domain, so that
+# `ykt federation dead-letters replay` can apply its messages.
+from yikatong.core.cliargs import operator_name as _actor
 from yikatong.core.errors import InvalidInput
 
 app = typer.Typer(
@@ -31,15 +32,6 @@ expert_app = typer.Typer(help="The shared expert pool (鉴定专家库).", no_ar
 app.add_typer(expert_app, name="expert")
 
 _ACTOR = typer.Option(None, "--actor", help="Who acts (recorded in the case history)")
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
 
 
 def _read_json(path: Path) -> Any:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import typer
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from yikatong.benefits.models import ProgrammeKind
+from yikatong.core.cliargs import operator_name as _actor
 from yikatong.core.errors import InvalidInput
 from yikatong.core.money import format_yuan, parse_yuan
 from yikatong.core.settings import Settings
@@ -38,15 +38,6 @@ def _console() -> Console:
 
 
 _ACTOR_HELP = "Who acts (recorded; the approver must differ from the generator)"
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
 
 
 def _amount(text: str | None) -> int | None:

@@ -7,35 +7,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from yikatong.bundles.models import BundleKind, BundleStatus
+from yikatong.core.cliargs import operator_name as _actor
+from yikatong.core.cliargs import parse_date as _date
 from yikatong.core.errors import InvalidInput
 from yikatong.core.money import parse_yuan
 
 app = typer.Typer(help="一件事: bundled applications and their tasks.", no_args_is_help=True)
 _ACTOR_HELP = "Who acts (recorded on the application and the tasks)"
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
-
-
-def _date(text: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{text!r} is not a date; write YYYY-MM-DD", field=field) from None
 
 
 def _show(application_id: int) -> None:

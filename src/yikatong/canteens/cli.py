@@ -5,16 +5,14 @@ Tills are acquiring terminals: register them with ``ykt terminal register --merc
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from yikatong.canteens import service
 from yikatong.core import clock
-from yikatong.core.errors import InvalidInput
+from yikatong.core.cliargs import operator_name as _actor
+from yikatong.core.cliargs import parse_optional_date as _date
 from yikatong.core.money import format_yuan, parse_yuan
 from yikatong.core.settings import Settings
 from yikatong.node import open_from_environment
@@ -26,24 +24,6 @@ app = typer.Typer(
 
 def _console() -> Console:
     return Console()
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
-
-
-def _date(text: str | None, field: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput("write dates as YYYY-MM-DD", field=field) from None
 
 
 @app.command("add")

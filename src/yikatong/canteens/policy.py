@@ -8,7 +8,6 @@ error when the file is loaded, never a default.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from yikatong.core.errors import PolicyError
-from yikatong.core.policy import load_policy_file, packaged_policy_path
+from yikatong.core.policy import load_policy_file, packaged_policy_in_force
 
 _DISTRICT = re.compile(r"^\d{6}$")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
@@ -129,19 +128,6 @@ def packaged_canteen_policy(
     city_code: str, on: dt.date, *, allow_illustrative: bool
 ) -> CanteenPolicy:
     """The packaged canteen policy of a city in force on a date."""
-    for policy in _packaged(on.year, allow_illustrative):
-        if policy.city_code == city_code and policy.valid_from <= on <= policy.valid_until:
-            return policy
-    raise PolicyError(
-        f"no canteen subsidy policy for city {city_code} on {on.isoformat()}; "
-        f"add policies/<city>/canteens-{on.year}.yaml"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _packaged(year: int, allow_illustrative: bool) -> tuple[CanteenPolicy, ...]:
-    root = packaged_policy_path()
-    return tuple(
-        load_canteen_policy(path, allow_illustrative=allow_illustrative)
-        for path in sorted(root.glob(f"*/canteens-{year}.yaml"))
+    return packaged_policy_in_force(
+        "canteens", CanteenPolicy, city_code, on, allow_illustrative=allow_illustrative
     )

@@ -10,13 +10,13 @@ service-point or home-visit result; ``idp add|list`` registers identity provider
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from yikatong.core.cliargs import operator_name as _actor
 from yikatong.core.errors import InvalidInput
 from yikatong.node import Node, open_from_environment
 
@@ -32,15 +32,6 @@ _DEMO_HELP = "Accept illustrative policy values (demo only); also YKT_DEMO=true"
 
 def _console() -> Console:
     return Console()
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
 
 
 def _day(text: str | None, field: str) -> dt.date | None:

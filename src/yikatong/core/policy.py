@@ -6,9 +6,11 @@ policy loads for the demo; anywhere else it is refused with the list of illustra
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -74,3 +76,40 @@ def packaged_policy_path(*parts: str) -> Path:
     """Path of a policy shipped with the package, e.g. ``("qingdao", "2025.yaml")``."""
     root = resources.files("yikatong") / "policies"
     return Path(str(root.joinpath(*parts)))
+
+
+class DatedPolicy(Protocol):
+    """A city's policy in force between two dates (fares, canteen subsidies, venue discounts)."""
+
+    city_code: str
+    valid_from: dt.date
+    valid_until: dt.date
+
+
+D = TypeVar("D", bound=BaseModel)
+
+
+def packaged_policy_in_force(
+    kind: str, model: type[D], city_code: str, on: dt.date, *, allow_illustrative: bool
+) -> D:
+    """The packaged ``<city>/<kind>-<year>.yaml`` of a city in force on a date."""
+    policies: tuple[D, ...] = _packaged_of_year(kind, model, on.year, allow_illustrative)
+    for policy in policies:
+        dated = cast(DatedPolicy, policy)
+        if dated.city_code == city_code and dated.valid_from <= on <= dated.valid_until:
+            return policy
+    raise PolicyError(
+        f"no {kind} policy for city {city_code} on {on.isoformat()}; "
+        f"add policies/<city>/{kind}-{on.year}.yaml"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _packaged_of_year(
+    kind: str, model: type[D], year: int, allow_illustrative: bool
+) -> tuple[D, ...]:
+    # Packaged files are immutable while the process runs: read and validate each once.
+    return tuple(
+        load_policy_file(path, model, allow_illustrative=allow_illustrative)
+        for path in sorted(packaged_policy_path().glob(f"*/{kind}-{year}.yaml"))
+    )

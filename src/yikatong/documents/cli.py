@@ -4,7 +4,6 @@ certificates (参保证明, 缴费明细)."""
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 from pathlib import Path
 
@@ -12,20 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from yikatong.core.cliargs import operator_name as _actor
 from yikatong.documents.codes import DocumentRejected
 from yikatong.documents.models import DocumentType
 
 app = typer.Typer(help="Certificates with a verification QR code (电子证明).", no_args_is_help=True)
 console = Console()
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
 
 
 @app.command("issue")

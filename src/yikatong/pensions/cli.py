@@ -7,7 +7,6 @@ exchange signed packet files of unfinished cases with another city.
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from yikatong.core.cliargs import operator_name as _actor
 from yikatong.core.errors import InvalidInput
 from yikatong.core.money import format_yuan, parse_yuan
 
@@ -27,15 +27,6 @@ app = typer.Typer(
     help="Pension transfer between cities (养老保险关系转移) and the transfer ledger.",
     no_args_is_help=True,
 )
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
 
 
 _ACTOR = typer.Option(None, "--actor", help="Who acts (recorded in the case history)")

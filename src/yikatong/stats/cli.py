@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from yikatong.core.errors import InvalidInput
+from yikatong.core.cliargs import parse_optional_date as _date
 from yikatong.core.money import format_yuan
 from yikatong.stats import service
 from yikatong.stats.service import Unit
 
 app = typer.Typer(help="Statistics the city reports (read only).", no_args_is_help=True)
-
-
-def _date(text: str | None, field: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"--{field} is not a date like 2025-03-10: {text!r}", field=field
-        ) from None
 
 
 def shown(value: int | None, unit: Unit, available: bool) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import functools
 import heapq
 import itertools
 import math
@@ -24,8 +23,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from yikatong.core.errors import InvalidInput, PolicyError
-from yikatong.core.policy import load_policy_file, packaged_policy_path
+from yikatong.core.errors import InvalidInput
+from yikatong.core.policy import load_policy_file, packaged_policy_in_force
 
 Mode = Literal["bus", "metro"]
 _LOCAL = dt.timezone(dt.timedelta(hours=8))
@@ -116,22 +115,8 @@ def packaged_transit_policy(
     city_code: str, on: dt.date, *, allow_illustrative: bool
 ) -> TransitPolicy:
     """The packaged fare policy of a city in force on a date (``<city>/transit-<year>.yaml``)."""
-    for policy in _packaged(on.year, allow_illustrative):
-        if policy.city_code == city_code and policy.valid_from <= on <= policy.valid_until:
-            return policy
-    raise PolicyError(
-        f"no transit fare policy for city {city_code} on {on.isoformat()}; "
-        f"add policies/<city>/transit-{on.year}.yaml"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _packaged(year: int, allow_illustrative: bool) -> tuple[TransitPolicy, ...]:
-    # Packaged files are immutable while the process runs: read and validate each once.
-    root = packaged_policy_path()
-    return tuple(
-        load_transit_policy(path, allow_illustrative=allow_illustrative)
-        for path in sorted(root.glob(f"*/transit-{year}.yaml"))
+    return packaged_policy_in_force(
+        "transit", TransitPolicy, city_code, on, allow_illustrative=allow_illustrative
     )
 
 

@@ -4,14 +4,12 @@ venue categories, card-category concessions (优惠票), booking horizon and gat
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from yikatong.core.errors import PolicyError
 from yikatong.core.ids import age_on
-from yikatong.core.policy import load_policy_file, packaged_policy_path
+from yikatong.core.policy import load_policy_file, packaged_policy_in_force
 from yikatong.venues.models import VenueCategory
 
 CONCESSION_CATEGORIES = ("disabled", "veteran", "student")
@@ -109,19 +107,6 @@ def load_venue_policy(path: Path, *, allow_illustrative: bool) -> VenuePolicy:
 
 def packaged_venue_policy(city_code: str, on: dt.date, *, allow_illustrative: bool) -> VenuePolicy:
     """The packaged venue policy of a city in force on a date (``<city>/venues-<year>.yaml``)."""
-    for policy in _packaged(on.year, allow_illustrative):
-        if policy.city_code == city_code and policy.valid_from <= on <= policy.valid_until:
-            return policy
-    raise PolicyError(
-        f"no venue policy for city {city_code} on {on.isoformat()}; "
-        f"add policies/<city>/venues-{on.year}.yaml"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _packaged(year: int, allow_illustrative: bool) -> tuple[VenuePolicy, ...]:
-    root = packaged_policy_path()
-    return tuple(
-        load_venue_policy(path, allow_illustrative=allow_illustrative)
-        for path in sorted(root.glob(f"*/venues-{year}.yaml"))
+    return packaged_policy_in_force(
+        "venues", VenuePolicy, city_code, on, allow_illustrative=allow_illustrative
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from yikatong.core.cliargs import operator_name as _actor
+from yikatong.core.cliargs import parse_date as _date
 from yikatong.core.errors import InvalidInput
 from yikatong.core.money import format_yuan, parse_yuan
 from yikatong.node import open_from_environment
@@ -19,22 +20,6 @@ app = typer.Typer(help="Consumer voucher campaigns (消费券).", no_args_is_hel
 
 def _console() -> Console:
     return Console()
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "operator"
-
-
-def _date(text: str, field: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput("write dates as YYYY-MM-DD", field=field) from None
 
 
 def _time(text: str, field: str) -> dt.time:

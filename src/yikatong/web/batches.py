@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,7 @@ from yikatong.benefits.models import BatchStatus
 from yikatong.core.errors import DomainError, Forbidden, InvalidInput
 from yikatong.core.money import format_yuan
 from yikatong.federation import service as federation
+from yikatong.node import Node
 from yikatong.web.render import N_, page_context, templates, translator
 from yikatong.web.session import signed_in, to_login
 
@@ -194,13 +196,22 @@ def bank_file(request: Request, node: NodeDep, session: SessionDep, batch_id: Ro
 async def return_file(
     request: Request, node: NodeDep, session: SessionDep, batch_id: RowId, file: UploadFile
 ) -> Response:
-    """The bank's return file (回盘), refused whole with its line numbers if any row is wrong."""
+    """The bank's return file (回盘), refused whole with its line numbers if any row is wrong.
+
+    Async only to read the upload; the database work runs in a worker thread, off the event
+    loop that commits the requests."""
+    raw = await file.read(benefits.RETURN_FILE_MAX_BYTES + 1)
+    return await run_in_threadpool(_apply_return_file, request, node, session, batch_id, raw)
+
+
+def _apply_return_file(
+    request: Request, node: Node, session: Session, batch_id: int, raw: bytes
+) -> Response:
     principal = _staff(request)
     if principal is None:
         return to_login(request)
     try:
         _require_writer(principal)
-        raw = await file.read(benefits.RETURN_FILE_MAX_BYTES + 1)
         if len(raw) > benefits.RETURN_FILE_MAX_BYTES:
             raise InvalidInput("the return file is larger than 50 MiB", field="file")
         try:
