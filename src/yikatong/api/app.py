@@ -43,6 +43,7 @@ ROUTERS: tuple[str, ...] = (
     "yikatong.web.batches",
     "yikatong.web.language",
     "yikatong.web.dashboard",
+    "yikatong.web.more_pages",
 )
 
 
