@@ -175,6 +175,8 @@ def demo(
     console.print(accounts)
     for module, figures in report.figures.items():
         console.print(f"{module}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+    for module, reason in report.skipped.items():
+        console.print(f"{module}: skipped ({reason})")
     credentials = write_tokens(node, report)
     console.print(
         "bearer tokens (Authorization: Bearer <token>; also in " + str(credentials) + "):"

@@ -24,6 +24,7 @@ from yikatong.cards import demo as cards_demo
 from yikatong.cards import service as cards
 from yikatong.cards.models import CardState
 from yikatong.core import migrate
+from yikatong.core.errors import PolicyError
 from yikatong.demo.residents import GeneratedResident, generate_households, household_relations
 from yikatong.demo.residents import write_csv as write_residents_csv
 from yikatong.essc import service as essc
@@ -89,6 +90,8 @@ class DemoReport:
     rejected: int = 0
     # Figures of each domain seeder, by module name (empty when the data was already loaded).
     figures: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Seeders that had nothing to load for this city (no policy for it), with the reason.
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def write_tokens(node: Node, report: DemoReport) -> Path:
@@ -110,9 +113,17 @@ def _batches(
 
 
 def load_demo(
-    node: Node, *, residents: int, seed: int = 2024, progress: Step | None = None
+    node: Node,
+    *,
+    residents: int,
+    seed: int = 2024,
+    progress: Step | None = None,
+    domains: Sequence[str] | None = None,
 ) -> DemoReport:
-    """Create the schema and load the demo data into ``node`` (nothing when already loaded)."""
+    """Create the schema and load the demo data into ``node`` (nothing when already loaded).
+
+    ``domains`` names the domain seeders to run (default: all of :data:`DOMAIN_SEEDERS`; ``()``
+    loads the register, cards and e-SSC accounts only)."""
     if residents < 1:
         raise ValueError("the demo needs at least one resident")
     step = progress or (lambda _name, _done, _total: None)
@@ -130,7 +141,9 @@ def load_demo(
     _ensure_accounts(node, report)
     if not report.already_loaded:
         # After the e-SSC accounts: rides and meals are made by the people who can sign in.
-        _run_domain_seeders(node, seed, report, step)
+        _run_domain_seeders(
+            node, seed, report, step, DOMAIN_SEEDERS if domains is None else tuple(domains)
+        )
     for subject, roles in STAFF:
         report.staff_tokens[subject] = issue_token(
             node, subject, list(roles), ttl=dt.timedelta(days=30)
@@ -178,9 +191,12 @@ def _give_cards(node: Node, seed: int, report: DemoReport, step: Step) -> None:
         step("cards", start + len(chunk), len(ids))
 
 
-def _run_domain_seeders(node: Node, seed: int, report: DemoReport, step: Step) -> None:
-    """Call every installed module of :data:`DOMAIN_SEEDERS`, each with its own random stream."""
-    for done, module_name in enumerate(DOMAIN_SEEDERS, start=1):
+def _run_domain_seeders(
+    node: Node, seed: int, report: DemoReport, step: Step, seeders: tuple[str, ...]
+) -> None:
+    """Call every installed seeder module, each with its own random stream. A domain whose
+    policy this city does not have is skipped with the reason (e.g. no fare policy for a city)."""
+    for done, module_name in enumerate(seeders, start=1):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -190,8 +206,11 @@ def _run_domain_seeders(node: Node, seed: int, report: DemoReport, step: Step) -
             continue
         # A string seed is hashed deterministically: the same seed, the same data per domain.
         rng = random.Random(f"{seed}:{node.city_code}:{module_name}")
-        report.figures[module_name] = dict(module.seed_demo(node, rng))
-        step("domain data", done, len(DOMAIN_SEEDERS))
+        try:
+            report.figures[module_name] = dict(module.seed_demo(node, rng))
+        except PolicyError as exc:
+            report.skipped[module_name] = exc.detail
+        step("domain data", done, len(seeders))
 
 
 def _ensure_accounts(node: Node, report: DemoReport) -> None:

@@ -18,7 +18,7 @@ from yikatong.pensions.models import PensionRole, TransferStep
 from yikatong.registry import service as registry
 
 # 烟台 潍坊 威海 日照 济南: the cities the demo's people move to or come from.
-OTHER_CITIES = ("370600", "370700", "371000", "371100", "370100")
+OTHER_CITIES = ("370600", "370700", "371000", "371100", "370100", "370200")
 ACTOR = "demo"
 
 

@@ -13,7 +13,7 @@ from yikatong.node import Node
 def test_the_demo_pool_and_cases(fixed_clock: clock.FixedClock, node: Node) -> None:
     db.Base.metadata.drop_all(node.engine)
     node.settings.demo = True
-    load_demo(node, residents=60, seed=7)
+    load_demo(node, residents=60, seed=7, domains=())
     db.create_schema(node.engine)
     figures = demo.seed_demo(node, random.Random(4))
     assert figures == {"experts": 30, "cases": 4, "declined_seats": 1, "concluded": 2}

@@ -16,7 +16,7 @@ from yikatong.node import Node
 def test_the_demo_city_has_canteens_in_three_districts_with_meals(node: Node) -> None:
     db.Base.metadata.drop_all(node.engine)
     node.settings.demo = True
-    load_demo(node, residents=300, seed=7)
+    load_demo(node, residents=300, seed=7, domains=())
     db.create_schema(node.engine)  # tables newer than the last migration
     figures = demo.seed_demo(node, random.Random(3))
     assert figures["canteens"] == 5 and figures["struggling"] >= 1

@@ -29,7 +29,7 @@ def empty_node(node: Node) -> Node:
 
 
 def test_the_demo_loads_a_city_once(empty_node: Node) -> None:
-    report = load_demo(empty_node, residents=400, seed=11)
+    report = load_demo(empty_node, residents=400, seed=11, domains=())
     assert (report.residents, report.rejected) == (400, 0)
     assert report.relations > 100
     with empty_node.transaction() as session:
@@ -42,7 +42,7 @@ def test_the_demo_loads_a_city_once(empty_node: Node) -> None:
             bound = essc.account_of(session, account.resident_id)
             assert bound is not None and bound.app_account_id == account.app_account_id
             assert len(essc.family_of(session, bound.id)) == len(account.family)
-    again = load_demo(empty_node, residents=400, seed=11)
+    again = load_demo(empty_node, residents=400, seed=11, domains=())
     assert again.already_loaded
     with empty_node.transaction() as session:
         assert registry.count_residents(session) == 400
@@ -50,7 +50,7 @@ def test_the_demo_loads_a_city_once(empty_node: Node) -> None:
 
 
 def test_the_printed_tokens_work_on_the_api(empty_node: Node) -> None:
-    report = load_demo(empty_node, residents=200, seed=5)
+    report = load_demo(empty_node, residents=200, seed=5, domains=())
     resident = report.accounts[0]
     with TestClient(create_app(node=empty_node)) as client:
         own = client.get(

@@ -17,7 +17,7 @@ def test_the_demo_has_cases_at_every_step_and_one_overdue(
 ) -> None:
     db.Base.metadata.drop_all(node.engine)
     node.settings.demo = True
-    load_demo(node, residents=120, seed=7)
+    load_demo(node, residents=120, seed=7, domains=())
     db.create_schema(node.engine)  # tables newer than the last migration
     figures = demo.seed_demo(node, random.Random(3))
     assert figures["transfer_cases"] == 7

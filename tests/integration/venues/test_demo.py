@@ -21,7 +21,7 @@ from yikatong.venues.models import Entry, EntryOutcome, Ticket, VenueCategory
 def test_the_demo_city_visits_its_venues(node: Node) -> None:
     db.Base.metadata.drop_all(node.engine)
     node.settings.demo = True
-    load_demo(node, residents=60, seed=3)
+    load_demo(node, residents=60, seed=3, domains=())
     db.create_schema(node.engine)  # tables newer than the last migration
     figures = venues_demo.seed_demo(node, random.Random(5))
     assert figures["venues"] == len(venues_demo.VENUES) and figures["gates"] == figures["venues"]
