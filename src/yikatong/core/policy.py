@@ -58,9 +58,9 @@ def parse_policy(
     return policy, illustrative
 
 
-def load_policy_file(path: Path, model: type[P], *, allow_illustrative: bool = False) -> P:
-    """Load and validate one policy file; refuse it with every problem listed."""
-    if not path.exists():
+def read_policy_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a policy file, or a PolicyError saying what is wrong with it."""
+    if not path.is_file():
         raise PolicyError(f"policy file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -68,7 +68,14 @@ def load_policy_file(path: Path, model: type[P], *, allow_illustrative: bool = F
         raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"policy file {path} must hold a mapping at the top level")
-    policy, _ = parse_policy(data, model, source=str(path), allow_illustrative=allow_illustrative)
+    return data
+
+
+def load_policy_file(path: Path, model: type[P], *, allow_illustrative: bool = False) -> P:
+    """Load and validate one policy file; refuse it with every problem listed."""
+    policy, _ = parse_policy(
+        read_policy_yaml(path), model, source=str(path), allow_illustrative=allow_illustrative
+    )
     return policy
 
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -36,7 +35,7 @@ from pydantic import (
 
 from yikatong.core.errors import InvalidInput, NotFound, PolicyError
 from yikatong.core.money import Fen, format_yuan, parse_yuan
-from yikatong.core.policy import packaged_policy_path, parse_policy
+from yikatong.core.policy import packaged_policy_path, parse_policy, read_policy_yaml
 
 BASIS_POINTS = 10_000  # 100 %
 
@@ -339,22 +338,13 @@ class PolicyCheck:
 _CITY = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise PolicyError(f"policy file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise PolicyError(f"policy file {path} must hold a mapping at the top level")
-    return data
-
-
 def load_medical_policy_file(path: Path, *, allow_illustrative: bool) -> MedicalPolicy:
     """Load one medical policy file; refuse it with every missing or wrong path listed."""
     policy, illustrative = parse_policy(
-        _read_yaml(path), MedicalPolicy, source=str(path), allow_illustrative=allow_illustrative
+        read_policy_yaml(path),
+        MedicalPolicy,
+        source=str(path),
+        allow_illustrative=allow_illustrative,
     )
     policy._illustrative = tuple(illustrative)
     return policy
@@ -363,7 +353,7 @@ def load_medical_policy_file(path: Path, *, allow_illustrative: bool) -> Medical
 def check_policy_file(path: Path) -> PolicyCheck:
     """Validate a policy file without refusing illustrative values, for ``policy check``."""
     try:
-        data = _read_yaml(path)
+        data = read_policy_yaml(path)
         policy, illustrative = parse_policy(
             data, MedicalPolicy, source=str(path), allow_illustrative=True
         )
@@ -419,7 +409,7 @@ def load_medical_policy(city: str, year: int, *, allow_illustrative: bool) -> Me
 def city_name_for_code(city_code: str) -> str | None:
     """The packaged policy city (``qingdao``) whose files declare ``city_code`` (``370200``)."""
     for city, year in available_policies():
-        data = _read_yaml(packaged_policy_path(city, f"{year}.yaml"))
+        data = read_policy_yaml(packaged_policy_path(city, f"{year}.yaml"))
         declared = data.get("city_code")
         if isinstance(declared, dict):
             declared = declared.get("value")
