@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from yikatong.audit.models import AuditEntry
@@ -40,6 +40,36 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+def record_many(
+    session: Session,
+    subject_ids: Sequence[str],
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    subject_type: str,
+    reason: str,
+    fields: Sequence[str] = (),
+) -> int:
+    """One entry per subject for the same act (a bank file's reveals), in one statement, in the
+    caller's transaction. Returns the number of entries written."""
+    if not reason.strip():
+        raise InvalidInput("a reason is required to see unmasked personal data", field="reason")
+    if not subject_ids:
+        return 0
+    common = {
+        "at": clock.now(),
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "subject_type": subject_type,
+        "reason": reason.strip()[:200],
+        "fields": ",".join(fields),
+    }
+    session.execute(insert(AuditEntry), [{**common, "subject_id": s} for s in subject_ids])
+    return len(subject_ids)
 
 
 def search(

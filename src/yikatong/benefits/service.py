@@ -825,35 +825,36 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
     masked: dict[int, str] = {}
     for start in range(0, len(pending), _LINE_CHUNK):
         chunk = pending[start : start + _LINE_CHUNK]
-        # The chunk's residents read in a few queries and held here, so that each audited
-        # reveal below finds its resident in the session instead of reading it again.
+        # One audited reveal for the chunk: an audit entry per resident, written together.
         wanted = sorted({resident_id for _, resident_id, _, _ in chunk})
-        people = {
-            person.id: person
-            for first in range(0, len(wanted), 900)
-            for person in session.scalars(
-                select(registry.Resident).where(
-                    registry.Resident.id.in_(wanted[first : first + 900])
+        accounts = registry.reveal_many(
+            session,
+            wanted,
+            actor=SYSTEM_ACTOR,
+            role=_SYSTEM_ROLE,
+            reason=reason,
+            fields=["bank_account"],
+        )
+        names: dict[int, str] = {}
+        for first in range(0, len(wanted), 900):
+            names.update(
+                session.execute(
+                    select(registry.Resident.id, registry.Resident.name).where(
+                        registry.Resident.id.in_(wanted[first : first + 900])
+                    )
                 )
+                .tuples()
+                .all()
             )
-        }
         for line_id, resident_id, amount, reference in chunk:
-            revealed = registry.reveal(
-                session,
-                resident_id,
-                actor=SYSTEM_ACTOR,
-                role=_SYSTEM_ROLE,
-                reason=reason,
-                fields=["bank_account"],
-            )
-            account = revealed.get("bank_account")
+            account = accounts[resident_id].get("bank_account")
             if account is None:
                 raise Conflict(
                     f"resident {resident_id} (line {line_id}) has no payout account any more; "
                     "record one before exporting"
                 )
             masked[line_id] = registry.mask_bank_account(account)
-            name = mask_name(people[resident_id].name)
+            name = mask_name(names[resident_id])
             writer.writerow(["D", line_id, name, account, amount, reference])
     _set_line_column(session, "bank_account_masked", masked)
     batch.status = BatchStatus.EXPORTED

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from tests.integration.registry.conftest import Enrol
 from yikatong.audit.models import AuditEntry
-from yikatong.core.errors import Forbidden, InvalidInput
+from yikatong.core.errors import Forbidden, InvalidInput, NotFound
 from yikatong.node import Node
 from yikatong.registry import service
 
@@ -80,3 +80,36 @@ def test_masked_reads_write_no_audit_entry(node: Node, enrol: Enrol) -> None:
         service.search_residents(session, name="王")
         count = session.scalar(select(func.count()).select_from(AuditEntry))
     assert count == 0
+
+
+def test_reveal_many_audits_each_resident_once_in_the_same_transaction(
+    node: Node, enrol: Enrol
+) -> None:
+    first = enrol(bank_account="6228480012345675678")
+    second = enrol(bank_account=None)
+    with node.transaction() as session:
+        revealed = service.reveal_many(
+            session,
+            [first.id, second.id, first.id],
+            actor="system",
+            role="admin",
+            reason="bank file of batch 1",
+            fields=["bank_account"],
+        )
+    assert revealed == {first.id: {"bank_account": "6228480012345675678"}, second.id: {}}
+    entries = audit_entries(node)
+    assert [(e.subject_id, e.fields, e.reason) for e in entries] == [
+        (str(first.id), "bank_account", "bank file of batch 1"),
+        (str(second.id), "bank_account", "bank file of batch 1"),
+    ]
+
+
+def test_reveal_many_refuses_an_unknown_resident_and_writes_nothing(
+    node: Node, enrol: Enrol
+) -> None:
+    known = enrol()
+    with pytest.raises(NotFound), node.transaction() as session:
+        service.reveal_many(session, [known.id, 999_999], actor="a", role="clerk", reason="r")
+    with pytest.raises(Forbidden), node.transaction() as session:
+        service.reveal_many(session, [known.id], actor="a", role="auditor", reason="r")
+    assert audit_entries(node) == []
