@@ -273,8 +273,6 @@ def online_phase(
             open_loop(url, workers, cards, rate, seconds, True)
         )
     except BaseException:
-        if os.environ.get("PYSPY"):
-            subprocess.run(["py-spy", "dump", "--pid", str(server.pid)], check=False)
         print(log.read_text()[-3000:], file=sys.stderr)
         raise
     finally:
