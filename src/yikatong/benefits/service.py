@@ -837,15 +837,12 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
         )
         names: dict[int, str] = {}
         for first in range(0, len(wanted), 900):
-            names.update(
-                session.execute(
-                    select(registry.Resident.id, registry.Resident.name).where(
-                        registry.Resident.id.in_(wanted[first : first + 900])
-                    )
+            for resident_id, name in session.execute(
+                select(registry.Resident.id, registry.Resident.name).where(
+                    registry.Resident.id.in_(wanted[first : first + 900])
                 )
-                .tuples()
-                .all()
-            )
+            ):
+                names[resident_id] = name
         for line_id, resident_id, amount, reference in chunk:
             account = accounts[resident_id].get("bank_account")
             if account is None:
