@@ -24,7 +24,7 @@ from yikatong.cards import demo as cards_demo
 from yikatong.cards import service as cards
 from yikatong.cards.models import CardState
 from yikatong.core import migrate
-from yikatong.core.errors import PolicyError
+from yikatong.core.errors import CalendarUnavailable, PolicyError
 from yikatong.demo.residents import GeneratedResident, generate_households, household_relations
 from yikatong.demo.residents import write_csv as write_residents_csv
 from yikatong.essc import service as essc
@@ -195,7 +195,8 @@ def _run_domain_seeders(
     node: Node, seed: int, report: DemoReport, step: Step, seeders: tuple[str, ...]
 ) -> None:
     """Call every installed seeder module, each with its own random stream. A domain whose
-    policy this city does not have is skipped with the reason (e.g. no fare policy for a city)."""
+    policy this city does not have (e.g. no fare policy), or whose deadlines run past the last
+    published working-day calendar, is skipped with the reason."""
     for done, module_name in enumerate(seeders, start=1):
         try:
             module = importlib.import_module(module_name)
@@ -208,7 +209,8 @@ def _run_domain_seeders(
         rng = random.Random(f"{seed}:{node.city_code}:{module_name}")
         try:
             report.figures[module_name] = dict(module.seed_demo(node, rng))
-        except PolicyError as exc:
+        except (PolicyError, CalendarUnavailable) as exc:
+            # No policy for this city, or deadlines past the last published holiday calendar.
             report.skipped[module_name] = exc.detail
         step("domain data", done, len(seeders))
 

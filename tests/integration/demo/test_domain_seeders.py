@@ -52,3 +52,28 @@ def test_a_seeder_that_fails_to_import_is_an_error(
     monkeypatch.setattr(load, "DOMAIN_SEEDERS", ("ykt_broken_demo",))
     with pytest.raises(ModuleNotFoundError, match="ykt_module_that_is_missing"):
         load.load_demo(empty_node, residents=10, seed=7)
+
+
+def test_a_seeder_without_a_policy_or_a_calendar_is_skipped_with_the_reason(
+    empty_node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ykt_no_calendar_demo.py").write_text(
+        "from yikatong.core.errors import CalendarUnavailable\n"
+        "def seed_demo(node, rng):\n"
+        "    raise CalendarUnavailable('no official working-day calendar for 2027')\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "ykt_no_policy_demo.py").write_text(
+        "from yikatong.core.errors import PolicyError\n"
+        "def seed_demo(node, rng):\n"
+        "    raise PolicyError('no canteens policy for city 410100')\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(load, "DOMAIN_SEEDERS", ("ykt_no_calendar_demo", "ykt_no_policy_demo"))
+    report = load.load_demo(empty_node, residents=10, seed=7)
+    assert report.figures == {}
+    assert report.skipped == {
+        "ykt_no_calendar_demo": "no official working-day calendar for 2027",
+        "ykt_no_policy_demo": "no canteens policy for city 410100",
+    }
