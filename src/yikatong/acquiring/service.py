@@ -513,34 +513,14 @@ def authorise(
         )
     tap_details.update(priced.details)
     priced = Priced(priced.amount, tap_details)
-    if priced.amount == 0:
-        return _record(
-            session,
-            terminal,
-            merchant,
-            terminal_seq,
-            identity,
-            now,
-            priced,
-            TapStatus.APPROVED,
-            "ok",
-            TapChannel.ONLINE,
-        )
-    try:
-        transfer = _charge(session, terminal, merchant, terminal_seq, identity, priced.amount, now)
-    except ledger.InsufficientFunds:
-        return _record(
-            session,
-            terminal,
-            merchant,
-            terminal_seq,
-            identity,
-            now,
-            priced,
-            TapStatus.DECLINED,
-            "insufficient-funds",
-            TapChannel.ONLINE,
-        )
+    status, reason, transfer = TapStatus.APPROVED, "ok", None
+    if priced.amount > 0:
+        try:
+            transfer = _charge(
+                session, terminal, merchant, terminal_seq, identity, priced.amount, now
+            )
+        except ledger.InsufficientFunds:
+            status, reason = TapStatus.DECLINED, "insufficient-funds"
     return _record(
         session,
         terminal,
@@ -549,8 +529,8 @@ def authorise(
         identity,
         now,
         priced,
-        TapStatus.APPROVED,
-        "ok",
+        status,
+        reason,
         TapChannel.ONLINE,
         transfer_id=transfer,
     )
