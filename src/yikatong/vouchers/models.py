@@ -3,7 +3,9 @@
 A release is one day's quota of one type. ``claimed ≤ quota + returned`` is kept by a
 conditional update, and ``(type, resident, week)`` is unique, so neither the quota nor the weekly
 limit can be exceeded by concurrent claims. Money never lives here: a redeemed voucher keeps the
-id of the ledger transfer campaign budget → merchant.
+id of the ledger transfer campaign budget → merchant, a refund the id of the claw-back transfer
+merchant → campaign budget, and a closed campaign the id of the transfer returning its unspent
+budget to the city.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import (
     String,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +41,7 @@ class VoucherState(enum.StrEnum):
     CLAIMED = "claimed"  # held by the resident, usable until it expires
     REDEEMED = "redeemed"  # used at a merchant: the discount was paid from the budget
     EXPIRED = "expired"  # not used within its validity; reclaimed, its slot released again
+    REFUNDED = "refunded"  # its order was returned below the threshold: the discount clawed back
 
 
 class VoucherCampaign(Base):
@@ -58,6 +62,10 @@ class VoucherCampaign(Base):
     budget_account_id: Mapped[int] = mapped_column(_BIG_ID)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))
+    # close-out (活动结算): set once; the unspent budget went back to the city by close_transfer_id
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    close_transfer_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
 
 
 class VoucherType(Base):
@@ -135,11 +143,58 @@ class Voucher(Base):
     order_ref: Mapped[str | None] = mapped_column(String(64))
     order_amount: Mapped[int | None] = mapped_column(BigInteger)
     transfer_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    refunded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # a voucher given back to its holder after a refund within its validity replaces this one
+    reinstates_id: Mapped[int | None] = mapped_column(ForeignKey("voucher.id"), unique=True)
 
     __table_args__ = (
-        # seed 002: each type at most once per person per week (每周最多可各领取1次)
-        UniqueConstraint("type_id", "resident_id", "week", name="uq_voucher_weekly"),
+        # seed 002: each type at most once per person per week (每周最多可各领取1次). A refunded
+        # voucher still counts (its claim is held by the check in claim_voucher), but leaves room
+        # for the voucher reinstating it.
+        Index(
+            "uq_voucher_weekly",
+            "type_id",
+            "resident_id",
+            "week",
+            unique=True,
+            sqlite_where=text("state <> 'refunded'"),
+            postgresql_where=text("state <> 'refunded'"),
+        ),
         UniqueConstraint("merchant_id", "order_ref", name="uq_voucher_merchant_order"),
         Index("ix_voucher_resident", "resident_id", "claimed_at"),
         Index("ix_voucher_state_expiry", "state", "expires_at"),
+    )
+
+
+class VoucherRefund(Base):
+    """A return (退货) of part or all of an order paid with a voucher, by the redeeming merchant.
+
+    ``amount`` is the order value returned; ``clawback`` the discount taken back from the
+    merchant to the campaign budget by ``transfer_id`` (the whole discount, once, when the order
+    falls below the threshold); ``resident_refund = amount − clawback`` what the merchant hands
+    back to the resident. Rows are never edited.
+    """
+
+    __tablename__ = "voucher_refund"
+
+    id: Mapped[int] = mapped_column(_BIG_ID, primary_key=True)
+    voucher_id: Mapped[int] = mapped_column(ForeignKey("voucher.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("voucher_campaign.id"), index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("acquiring_merchant.id"))
+    terminal_no: Mapped[str] = mapped_column(String(32))
+    refund_ref: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    clawback: Mapped[int] = mapped_column(BigInteger)
+    resident_refund: Mapped[int] = mapped_column(BigInteger)
+    order_left: Mapped[int] = mapped_column(BigInteger)  # order value kept after this refund
+    transfer_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "refund_ref", name="uq_voucher_refund_merchant_ref"),
+        CheckConstraint(
+            "amount > 0 AND clawback >= 0 AND resident_refund >= 0 AND order_left >= 0 "
+            "AND resident_refund = amount - clawback",
+            name="refund_amounts",
+        ),
     )

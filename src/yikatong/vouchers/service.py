@@ -16,6 +16,12 @@
   redeemed in full must fit the budget (reclaimed slots only replace vouchers that can no longer
   be redeemed, so they never add to what can be paid).
 
+- Refunds (退货): only the merchant that redeemed a voucher refunds its order, wholly or in parts
+  (``refund_voucher``); see there for the money and for when the voucher is given back.
+- Close-out (活动结算, ``close_campaign``): after the last day, once no claimed voucher is still
+  valid, the unspent budget goes back to the city and the campaign refuses claims, redemptions
+  and refunds from then on.
+
 Concurrency: a claim takes its slot with ``UPDATE … SET claimed = claimed + 1 WHERE claimed <
 quota + returned`` (the row lock serialises claimers of a type on PostgreSQL; SQLite has one
 writer), and the weekly limit is a unique index (type, resident, week), so concurrent claimers
@@ -49,6 +55,7 @@ from yikatong.vouchers.models import (
     Voucher,
     VoucherCampaign,
     VoucherMerchant,
+    VoucherRefund,
     VoucherRelease,
     VoucherState,
     VoucherType,
@@ -58,10 +65,12 @@ __all__ = [
     "FISCAL_ACCOUNT_CODE",
     "CampaignReport",
     "MerchantReport",
+    "RefundResult",
     "TypeReport",
     "TypeSpec",
     "Voucher",
     "VoucherCampaign",
+    "VoucherRefund",
     "VoucherRelease",
     "VoucherState",
     "VoucherType",
@@ -70,12 +79,15 @@ __all__ = [
     "campaign_report",
     "campaign_types",
     "claim_voucher",
+    "close_campaign",
     "create_campaign",
     "effective_state",
     "get_campaign",
     "list_campaigns",
     "reclaim_expired",
     "redeem_voucher",
+    "refund_voucher",
+    "refunds_of_voucher",
     "release_of",
     "vouchers_of_resident",
     "week_of",
@@ -414,6 +426,16 @@ def reclaim_expired(session: Session, *, type_id: int | None = None, limit: int 
     return reclaimed
 
 
+def _refuse_closed(campaign: VoucherCampaign, what: str) -> None:
+    if campaign.closed_at is not None:
+        raise Conflict(
+            f"campaign {campaign.code} was closed on "
+            f"{campaign.closed_at.astimezone(CHINA_TZ):%Y-%m-%d %H:%M} Beijing time; its vouchers "
+            f"can no longer be {what}",
+            closed_at=campaign.closed_at.isoformat(),
+        )
+
+
 def effective_state(voucher: Voucher, now: dt.datetime | None = None) -> VoucherState:
     """The state as the holder sees it: a claimed voucher past its validity is expired even
     before the reclaim job has run."""
@@ -435,6 +457,7 @@ def claim_voucher(
 ) -> Voucher:
     """Claim one voucher of a type from today's release (领券)."""
     campaign = get_campaign(session, campaign_code)
+    _refuse_closed(campaign, "claimed")
     vtype = _type_by_code(session, campaign, type_code)
     resident = registry.get_resident(session, resident_id)
     if resident.status != "active":
@@ -584,10 +607,13 @@ def redeem_voucher(
             raise Forbidden("this voucher belongs to another resident; it cannot be used here")
     else:
         voucher = _best_voucher(session, resident_id, merchant, order_amount, now)
-    if voucher.state is VoucherState.REDEEMED:
+    if voucher.state in (VoucherState.REDEEMED, VoucherState.REFUNDED):
         if voucher.merchant_id == merchant.id and voucher.order_ref == order_ref:
             return _same_order(voucher, order_amount, voucher_code)
         raise Conflict(f"voucher {voucher.code} was already used on {voucher.redeemed_at}")
+    closed = session.get(VoucherCampaign, voucher.campaign_id)
+    assert closed is not None
+    _refuse_closed(closed, "redeemed")
     if effective_state(voucher, now) is VoucherState.EXPIRED:
         raise Conflict(
             f"voucher {voucher.code} expired at {voucher.expires_at.astimezone(CHINA_TZ)}; "
@@ -697,23 +723,340 @@ def _best_voucher(
     return voucher
 
 
+# --------------------------------------------------------------------------- refunds
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    """A refund with the state of its order afterwards.
+
+    ``reinstated`` is the voucher given back to the holder (when the discount was clawed back
+    within the validity of the refunded voucher); ``released_again`` says the slot of the
+    refunded voucher went back to a day's release instead.
+    """
+
+    refund: VoucherRefund
+    voucher: Voucher
+    refunded_total: int  # order value returned so far, this refund included
+    refundable: int  # order value that can still be returned
+    reinstated: Voucher | None
+    released_again: bool
+
+
+def refund_voucher(
+    session: Session,
+    terminal: acquiring.Terminal,
+    *,
+    voucher_code: str,
+    order_ref: str,
+    refund_ref: str,
+    amount: int,
+) -> RefundResult:
+    """Refund (退货) ``amount`` fen of the order a voucher was redeemed on, wholly or in part.
+
+    Only the merchant that redeemed the voucher refunds, from one of its terminals; several
+    partial refunds may add up to the order amount, each under its own ``refund_ref`` (a retry
+    with the same reference and content answers the first refund; other content is a conflict).
+
+    Money. The resident paid the merchant ``order − discount`` at the till, outside the ledger;
+    the campaign paid the discount (ledger: budget → merchant settlement). So:
+
+    - while the order left after the refund still reaches the voucher's threshold, the resident
+      gets the whole ``amount`` back and the discount stays paid;
+    - the refund that takes the order below the threshold (a full refund always does) claws the
+      whole discount back: the compensating transfer merchant settlement → campaign budget
+      (``ledger.reverse_transfer`` of the redemption, key ``voucher:clawback:<voucher id>``), and
+      the resident gets ``amount − discount`` back (they keep no discount they no longer qualify
+      for). Such a refund must be at least the discount; later refunds are paid back in full.
+
+    ``resident_refund`` of the result is what the merchant hands back at the till.
+
+    The voucher. When the discount is clawed back the voucher becomes ``refunded`` (its
+    redemption stays recorded). Rule: if the voucher's validity (24 h from the claim) has not run
+    out, the holder is given a new voucher of the same type, valid until the same instant — it
+    takes the place of the refunded one in that week, so the resident can still use the week's
+    voucher; otherwise the slot goes back to today's release like a reclaimed voucher (if the
+    campaign still releases today), and the week's voucher of that type stays used.
+
+    A closed campaign refuses refunds: close it once its returns are settled.
+    """
+    voucher_code = voucher_code.strip().upper()
+    if not _VOUCHER_CODE.match(voucher_code):
+        raise InvalidInput("a voucher code is 12 letters and digits", field="voucher_code")
+    order_ref = order_ref.strip()
+    if not _ORDER_REF.match(order_ref):
+        raise InvalidInput(
+            "an order reference is 1–64 letters, digits, '-' or '_'", field="order_ref"
+        )
+    refund_ref = refund_ref.strip()
+    if not _ORDER_REF.match(refund_ref):
+        raise InvalidInput(
+            "a refund reference is 1–64 letters, digits, '-' or '_'", field="refund_ref"
+        )
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise InvalidInput("the refund amount must be positive", field="amount")
+    merchant = acquiring.merchant_of(session, terminal)
+    voucher = session.scalar(select(Voucher).where(Voucher.code == voucher_code))
+    if voucher is None:
+        raise NotFound(f"no voucher {voucher_code}")
+    if voucher.state not in (VoucherState.REDEEMED, VoucherState.REFUNDED):
+        raise Conflict(
+            f"voucher {voucher.code} was not used on an order; there is nothing to refund"
+        )
+    if voucher.merchant_id != merchant.id:
+        raise Forbidden(
+            f"voucher {voucher.code} was not redeemed at {merchant.name}; only the merchant that "
+            "redeemed it can refund its order"
+        )
+    if voucher.order_ref != order_ref:
+        raise Conflict(
+            f"voucher {voucher.code} was redeemed on order {voucher.order_ref}, not {order_ref}"
+        )
+    # The campaign row serialises refunds with the close-out (and with each other).
+    campaign = session.scalar(
+        select(VoucherCampaign)
+        .where(VoucherCampaign.id == voucher.campaign_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert campaign is not None
+    earlier = session.scalar(
+        select(VoucherRefund).where(
+            VoucherRefund.merchant_id == merchant.id, VoucherRefund.refund_ref == refund_ref
+        )
+    )
+    if earlier is not None:
+        if (earlier.voucher_id, earlier.amount) != (voucher.id, amount):
+            raise Conflict(
+                f"refund {refund_ref} was already made of {format_yuan(earlier.amount)} yuan on "
+                "another or the same order; use a new refund reference",
+                refund=earlier.id,
+            )
+        return _refund_result(session, earlier)
+    if campaign.closed_at is not None:
+        raise Conflict(
+            f"campaign {campaign.code} was closed on "
+            f"{campaign.closed_at.astimezone(CHINA_TZ):%Y-%m-%d}; its orders are no longer "
+            "refunded through the campaign",
+            closed_at=campaign.closed_at.isoformat(),
+        )
+    voucher = session.scalar(
+        select(Voucher)
+        .where(Voucher.id == voucher.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert voucher is not None and voucher.order_amount is not None
+    vtype = session.get(VoucherType, voucher.type_id)
+    assert vtype is not None
+    refunded = _refunded_total(session, voucher.id)
+    left = voucher.order_amount - refunded
+    if amount > left:
+        raise InvalidInput(
+            f"only {format_yuan(left)} yuan of order {order_ref} "
+            f"({format_yuan(voucher.order_amount)} yuan) can still be refunded",
+            field="amount",
+        )
+    order_left = left - amount
+    now = clock.now()
+    clawback = 0
+    transfer_id: int | None = None
+    if voucher.state is VoucherState.REDEEMED and order_left < vtype.threshold:
+        clawback = vtype.discount
+        if amount < clawback:
+            raise InvalidInput(
+                f"after this refund the order ({format_yuan(order_left)} yuan) no longer reaches "
+                f"the {format_yuan(vtype.threshold)} yuan threshold, so the {format_yuan(clawback)}"
+                " yuan discount is taken back from the refund; refund at least "
+                f"{format_yuan(clawback)} yuan (or return whole items)",
+                field="amount",
+            )
+        assert voucher.transfer_id is not None
+        transfer_id = ledger.reverse_transfer(
+            session,
+            voucher.transfer_id,
+            idempotency_key=f"voucher:clawback:{voucher.id}",
+            reason=f"refund {refund_ref} of order {order_ref} (voucher {voucher.code})",
+        ).id
+        voucher.state = VoucherState.REFUNDED
+        voucher.refunded_at = now
+        session.flush()
+        if now < voucher.expires_at:
+            session.add(
+                Voucher(
+                    code=_new_code(),
+                    campaign_id=voucher.campaign_id,
+                    type_id=voucher.type_id,
+                    release_id=voucher.release_id,
+                    resident_id=voucher.resident_id,
+                    week=voucher.week,
+                    state=VoucherState.CLAIMED,
+                    claimed_at=now,
+                    expires_at=voucher.expires_at,
+                    reinstates_id=voucher.id,
+                )
+            )
+        else:
+            target = release_of(session, voucher.type_id, now.astimezone(CHINA_TZ).date())
+            if target is not None:
+                voucher.returned_to_release_id = target.id
+                session.execute(
+                    update(VoucherRelease)
+                    .where(VoucherRelease.id == target.id)
+                    .values(returned=VoucherRelease.returned + 1)
+                )
+    refund = VoucherRefund(
+        voucher_id=voucher.id,
+        campaign_id=voucher.campaign_id,
+        merchant_id=merchant.id,
+        terminal_no=terminal.terminal_no,
+        refund_ref=refund_ref,
+        amount=amount,
+        clawback=clawback,
+        resident_refund=amount - clawback,
+        order_left=order_left,
+        transfer_id=transfer_id,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(refund)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"refund {refund_ref} was made by a concurrent request; send it again to read it"
+        ) from None
+    return _refund_result(session, refund)
+
+
+def _refunded_total(session: Session, voucher_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(VoucherRefund.amount), 0)).where(
+                VoucherRefund.voucher_id == voucher_id
+            )
+        )
+        or 0
+    )
+
+
+def _refund_result(session: Session, refund: VoucherRefund) -> RefundResult:
+    voucher = session.get(Voucher, refund.voucher_id)
+    assert voucher is not None and voucher.order_amount is not None
+    total = _refunded_total(session, voucher.id)
+    reinstated = session.scalar(select(Voucher).where(Voucher.reinstates_id == voucher.id))
+    return RefundResult(
+        refund=refund,
+        voucher=voucher,
+        refunded_total=total,
+        refundable=voucher.order_amount - total,
+        reinstated=reinstated,
+        released_again=voucher.returned_to_release_id is not None
+        and voucher.state is VoucherState.REFUNDED,
+    )
+
+
+def refunds_of_voucher(session: Session, voucher_id: int) -> list[VoucherRefund]:
+    return list(
+        session.scalars(
+            select(VoucherRefund)
+            .where(VoucherRefund.voucher_id == voucher_id)
+            .order_by(VoucherRefund.id)
+        )
+    )
+
+
+# --------------------------------------------------------------------------- close-out
+
+
+def close_campaign(session: Session, campaign_code: str, *, actor: str) -> VoucherCampaign:
+    """Close a campaign after its last day (活动结算): return its unspent budget to the city.
+
+    Expired vouchers are reclaimed first; the close-out is refused while any claimed voucher of
+    the campaign is still within its validity. The campaign budget's whole balance (funded −
+    discounts paid + discounts clawed back by refunds) goes back to the fiscal account (key
+    ``voucher:close:<code>``), so the budget account ends at 0. From then on the campaign
+    refuses claims, redemptions and refunds. Closing a closed campaign changes nothing.
+    """
+    actor = _actor(actor)
+    found = get_campaign(session, campaign_code)
+    campaign = session.scalar(
+        select(VoucherCampaign)
+        .where(VoucherCampaign.id == found.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert campaign is not None
+    if campaign.closed_at is not None:
+        return campaign
+    today = clock.today()
+    if today <= campaign.ends_on:
+        raise Conflict(
+            f"campaign {campaign.code} runs until {campaign.ends_on}; close it from "
+            f"{campaign.ends_on + dt.timedelta(days=1)} on"
+        )
+    for vtype in campaign_types(session, campaign):
+        reclaim_expired(session, type_id=vtype.id)
+    now = clock.now()
+    valid, latest = session.execute(
+        select(func.count(Voucher.id), func.max(Voucher.expires_at)).where(
+            Voucher.campaign_id == campaign.id, Voucher.state == VoucherState.CLAIMED
+        )
+    ).one()
+    if valid:
+        until = latest if isinstance(latest, dt.datetime) else now
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=dt.UTC)
+        raise Conflict(
+            f"{valid} claimed vouchers of campaign {campaign.code} are still valid (the last "
+            f"until {until.astimezone(CHINA_TZ):%Y-%m-%d %H:%M} Beijing time); close it after that",
+            valid_vouchers=int(valid),
+        )
+    campaign = session.get(VoucherCampaign, campaign.id)
+    assert campaign is not None
+    left = int(ledger.balance(session, campaign.budget_account_id))
+    if left > 0:
+        campaign.close_transfer_id = ledger.post_transfer(
+            session,
+            ledger.TransferRequest(
+                idempotency_key=f"voucher:close:{campaign.code}",
+                debit_account_id=campaign.budget_account_id,
+                credit_account_id=_fiscal_account(session),
+                amount=left,
+                metadata={"campaign": campaign.code, "close-out": True, "by": actor},
+            ),
+        ).id
+    campaign.closed_at = now
+    campaign.closed_by = actor
+    session.flush()
+    return campaign
+
+
 # --------------------------------------------------------------------------- reports
 
 
 @dataclass(frozen=True, slots=True)
 class TypeReport:
+    """One type. ``claimed`` counts slots taken from releases (reinstated vouchers take none);
+    ``redeemed`` every voucher used on an order, ``refunded`` those whose discount was clawed
+    back; ``subsidy = discount_paid − clawed_back``."""
+
     code: str
     threshold: int
     discount: int
     daily_quota: int
     releases_opened: int
     released: int  # quota of the releases opened so far
-    returned: int  # reclaimed slots released again
+    returned: int  # reclaimed (or refunded) slots released again
     claimed: int
     redeemed: int
-    expired: int
+    expired: int  # reclaimed unused
     outstanding: int  # claimed, not yet used nor reclaimed
+    refunded: int
+    reinstated: int  # vouchers given back to their holder after a refund
     discount_paid: int
+    clawed_back: int
+    subsidy: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -723,20 +1066,40 @@ class MerchantReport:
     redemptions: int
     order_total: int
     discount_paid: int
+    refunds: int = 0  # refund records (partial ones included)
+    refunded_amount: int = 0  # order value returned
+    vouchers_refunded: int = 0  # vouchers whose discount was clawed back
+    clawed_back: int = 0
+    subsidy: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class CampaignReport:
+    """A campaign's figures; after the close-out its final position (活动结算).
+
+    ``funded − paid + clawed_back − returned == balance`` to the fen, and ``balance`` is the
+    campaign budget account's ledger balance (0 once closed)."""
+
     campaign: VoucherCampaign
-    budget: int
-    paid: int
+    budget: int  # funded at creation
+    paid: int  # discounts paid to merchants
     balance: int
     types: list[TypeReport]
     merchants: list[MerchantReport]
+    clawed_back: int = 0  # discounts taken back by refunds
+    returned: int = 0  # unspent budget returned to the city at the close-out
+    subsidy: int = 0  # what the campaign finally cost: paid − clawed back
+    closed_at: dt.datetime | None = None
+    closed_by: str | None = None
+
+    @property
+    def balanced(self) -> bool:
+        return self.budget - self.paid + self.clawed_back - self.returned == self.balance
 
 
 def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
-    """Quota, claims, redemptions and money of a campaign (活动报表)."""
+    """Quota, claims, redemptions, refunds and money of a campaign (活动报表); the close-out
+    report once closed."""
     campaign = get_campaign(session, campaign_code)
     now = clock.now()
     rows: list[TypeReport] = []
@@ -756,7 +1119,13 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
                 .group_by(Voucher.state)
             ).all()
         )
-        redeemed = int(states.get(VoucherState.REDEEMED, 0))
+        reinstated = session.scalar(
+            select(func.count(Voucher.id)).where(
+                Voucher.type_id == vtype.id, Voucher.reinstates_id.is_not(None)
+            )
+        )
+        refunded = int(states.get(VoucherState.REFUNDED, 0))
+        redeemed = int(states.get(VoucherState.REDEEMED, 0)) + refunded
         rows.append(
             TypeReport(
                 code=vtype.code,
@@ -770,10 +1139,15 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
                 redeemed=redeemed,
                 expired=int(states.get(VoucherState.EXPIRED, 0)),
                 outstanding=int(states.get(VoucherState.CLAIMED, 0)),
+                refunded=refunded,
+                reinstated=int(reinstated or 0),
                 discount_paid=redeemed * vtype.discount,
+                clawed_back=refunded * vtype.discount,
+                subsidy=(redeemed - refunded) * vtype.discount,
             )
         )
     merchants: list[MerchantReport] = []
+    used = (VoucherState.REDEEMED, VoucherState.REFUNDED)
     for merchant in campaign_merchants(session, campaign):
         count, orders, paid = session.execute(
             select(
@@ -785,18 +1159,55 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
             .where(
                 Voucher.campaign_id == campaign.id,
                 Voucher.merchant_id == merchant.id,
-                Voucher.state == VoucherState.REDEEMED,
+                Voucher.state.in_(used),
             )
         ).one()
-        merchants.append(
-            MerchantReport(merchant.code, merchant.name, int(count), int(orders or 0), int(paid))
+        refunds, returned_value, clawed = session.execute(
+            select(
+                func.count(VoucherRefund.id),
+                func.coalesce(func.sum(VoucherRefund.amount), 0),
+                func.coalesce(func.sum(VoucherRefund.clawback), 0),
+            ).where(
+                VoucherRefund.campaign_id == campaign.id,
+                VoucherRefund.merchant_id == merchant.id,
+            )
+        ).one()
+        vouchers_refunded = session.scalar(
+            select(func.count(Voucher.id)).where(
+                Voucher.campaign_id == campaign.id,
+                Voucher.merchant_id == merchant.id,
+                Voucher.state == VoucherState.REFUNDED,
+            )
         )
-    account = ledger.get_account(session, campaign.budget_account_id)
+        merchants.append(
+            MerchantReport(
+                merchant.code,
+                merchant.name,
+                int(count),
+                int(orders or 0),
+                int(paid),
+                refunds=int(refunds),
+                refunded_amount=int(returned_value),
+                vouchers_refunded=int(vouchers_refunded or 0),
+                clawed_back=int(clawed),
+                subsidy=int(paid) - int(clawed),
+            )
+        )
+    returned = 0
+    if campaign.close_transfer_id is not None:
+        returned = ledger.get_transfer(session, campaign.close_transfer_id).amount
+    paid_total = sum(t.discount_paid for t in rows)
+    clawed_total = sum(t.clawed_back for t in rows)
     return CampaignReport(
         campaign=campaign,
-        budget=account.credits_posted,
-        paid=account.debits_posted,
-        balance=account.balance,
+        budget=campaign.budget,
+        paid=paid_total,
+        balance=int(ledger.balance(session, campaign.budget_account_id)),
         types=rows,
         merchants=merchants,
+        clawed_back=clawed_total,
+        returned=returned,
+        subsidy=paid_total - clawed_total,
+        closed_at=campaign.closed_at,
+        closed_by=campaign.closed_by,
     )

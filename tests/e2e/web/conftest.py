@@ -1,8 +1,13 @@
 """A demo node served over real HTTP by uvicorn, and headless Chromium (Debian's) driven by
-Playwright. Screenshots go to artifacts/screenshots/."""
+Playwright. Screenshots go to artifacts/screenshots/.
+
+The node's clock stands at a fixed Monday lunchtime in Qingdao for the whole module: the pages
+then show the same working-day deadlines, meal times and voucher releases whatever day the suite
+runs on, and no deadline runs past the last published holiday calendar."""
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
@@ -14,11 +19,14 @@ import uvicorn
 
 from tests.support.tools import need
 from yikatong.api.app import create_app
+from yikatong.core import clock
 from yikatong.core.settings import Settings
 from yikatong.demo.load import DemoReport, load_demo
 from yikatong.node import Node, set_current
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "artifacts" / "screenshots"
+# 2026-11-16 12:00 Beijing time, a working Monday.
+SITE_TIME = dt.datetime(2026, 11, 16, 4, 0, tzinfo=dt.UTC)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -43,6 +51,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with clock.clock_override(clock.FixedClock(SITE_TIME)):
+        yield from _served_site(tmp_path_factory)
+
+
+def _served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data_dir = tmp_path_factory.mktemp("web-node")
     node = Node.open(Settings(data_dir=data_dir, demo=True, city_code="370200"))
     set_current(node)
