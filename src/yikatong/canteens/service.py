@@ -83,6 +83,7 @@ __all__ = [
     "get_meal",
     "grant_struggling",
     "is_struggling",
+    "life_signs",
     "list_budgets",
     "list_canteens",
     "meals_of_resident",
@@ -786,3 +787,20 @@ def subsidy_report(
         by_district=[total(k, g) for k, g in districts.items()],
         by_month=[total(k, g) for k, g in months.items()],
     )
+
+
+def life_signs(session: Session, *, since: dt.date, until: dt.date) -> list[tuple[int, dt.date]]:
+    """(resident, latest local day) of the meals served (not declined) at elderly canteens:
+    evidence of life for qualification certification (资格认证)."""
+    meal = Meal
+    query = (
+        select(meal.resident_id, func.max(meal.business_date))
+        .where(
+            meal.resident_id.is_not(None),
+            meal.status.in_([MealStatus.APPROVED, MealStatus.REVERSED]),
+            meal.business_date >= since,
+            meal.business_date <= until,
+        )
+        .group_by(meal.resident_id)
+    )
+    return [(int(rid), day) for rid, day in session.execute(query) if rid is not None and day]

@@ -1,19 +1,23 @@
 """The narrow interface through which certification reads evidence of life from other domains.
 
 A source is one function ``life_signs(session, *, since, until) -> [(resident_id, day)]``: the
-latest day in the window on which each resident showed up (a medical settlement, a ride, a meal,
-a venue entry, a benefit received). Certification never reads another domain's tables; it asks
-each registered source for this one list, tagged with the evidence kind of the source.
+latest local day in the window on which each resident showed up, tagged with the evidence kind
+of the source. Certification reads another domain only through its service module.
 
-Built in: medical settlements, transit taps (acquiring) and benefit receipts. The canteen and
-venue domains join by exposing ``life_signs`` in their service module (listed in
-:data:`_PLUGGABLE`): they are picked up as soon as the module exists.
+Built in, one source per platform event the rule names:
+
+* ``medical_settlement``: settled medical claims (``medical.life_signs``);
+* ``transit_tap``: rides, i.e. charged or owed taps at **bus and metro** terminals only. A card
+  payment at a canteen till, a venue or a shop is also an acquiring tap, but it is not a ride:
+  counting every tap as a ride would name the wrong evidence (``acquiring.ride_life_signs``);
+* ``canteen_meal``: meals served at an elderly canteen (``canteens.life_signs``);
+* ``venue_entry``: admissions at a venue gate (``venues.life_signs``);
+* ``benefit_receipt``: benefits other than the pension paid out (``benefits.life_signs``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,8 +25,10 @@ from sqlalchemy.orm import Session
 
 from yikatong.acquiring import service as acquiring
 from yikatong.benefits import service as benefits
+from yikatong.canteens import service as canteens
 from yikatong.certification import rules
 from yikatong.medical import service as medical
+from yikatong.venues import service as venues
 
 LifeSigns = Callable[..., Iterable[tuple[int, dt.date]]]
 
@@ -35,12 +41,6 @@ class EvidenceSource:
 
 _sources: dict[str, EvidenceSource] = {}
 
-# Domains being built beside this one: (evidence kind, service module with ``life_signs``).
-_PLUGGABLE: tuple[tuple[str, str], ...] = (
-    ("canteen_meal", "yikatong.canteens.service"),
-    ("venue_entry", "yikatong.venues.service"),
-)
-
 
 def register_source(kind: str, life_signs: LifeSigns) -> None:
     """Read evidence of ``kind`` through ``life_signs`` (one source per kind)."""
@@ -50,19 +50,7 @@ def register_source(kind: str, life_signs: LifeSigns) -> None:
 
 
 def sources() -> list[EvidenceSource]:
-    """Every source: the built-in ones and those of the pluggable domains now installed."""
-    for kind, module_name in _PLUGGABLE:
-        if kind in _sources:
-            continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and module_name.startswith(exc.name):
-                continue  # that domain is not part of this installation (yet)
-            raise
-        reader = getattr(module, "life_signs", None)
-        if callable(reader):
-            register_source(kind, reader)
+    """Every registered source, by kind."""
     return [_sources[kind] for kind in sorted(_sources)]
 
 
@@ -77,5 +65,7 @@ def collect(
 
 
 register_source("medical_settlement", medical.life_signs)
-register_source("transit_tap", acquiring.life_signs)
+register_source("transit_tap", acquiring.ride_life_signs)
+register_source("canteen_meal", canteens.life_signs)
+register_source("venue_entry", venues.life_signs)
 register_source("benefit_receipt", benefits.life_signs)

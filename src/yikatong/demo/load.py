@@ -64,6 +64,7 @@ DOMAIN_SEEDERS: tuple[str, ...] = (
     "yikatong.vouchers.demo",
     "yikatong.pensions.demo",
     "yikatong.appraisal.demo",
+    "yikatong.certification.demo",  # after the domains whose rides, meals and entries it reads
 )
 
 

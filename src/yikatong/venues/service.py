@@ -79,6 +79,7 @@ __all__ = [
     "get_slot",
     "get_venue",
     "last_entries",
+    "life_signs",
     "list_products",
     "list_venues",
     "open_slots",
@@ -1008,3 +1009,21 @@ def last_entries(
             if resident_id is not None:
                 found[resident_id] = at
     return found
+
+
+def life_signs(session: Session, *, since: dt.date, until: dt.date) -> list[tuple[int, dt.date]]:
+    """(resident, latest local day) of the admissions at venue gates (the holder identified by
+    card or e-SSC code at the gate):
+    evidence of life for qualification certification (资格认证)."""
+    entry = Entry
+    query = (
+        select(entry.resident_id, func.max(entry.business_date))
+        .where(
+            entry.resident_id.is_not(None),
+            entry.outcome == EntryOutcome.ADMITTED,
+            entry.business_date >= since,
+            entry.business_date <= until,
+        )
+        .group_by(entry.resident_id)
+    )
+    return [(int(rid), day) for rid, day in session.execute(query) if rid is not None and day]

@@ -1,0 +1,75 @@
+"""The certification demo seeder on a freshly loaded demo city (with its buses and canteens),
+on 2026-11-23: most retirees certified silently from the platform's own events, a handful on
+the fallback lists, one certified at each fallback channel, two deaths stopping the pension,
+and nothing added when it runs again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from sqlalchemy import select
+
+from yikatong.benefits import service as benefits
+from yikatong.benefits.models import BeneficiaryStatus
+from yikatong.canteens import demo as canteens_demo
+from yikatong.certification import demo, rules, service
+from yikatong.core import clock, db
+from yikatong.demo.load import load_demo
+from yikatong.ledger import service as ledger
+from yikatong.node import Node
+from yikatong.transit import demo as transit_demo
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def test_the_demo_city_certifies_most_retirees_silently(
+    node: Node, fixed_clock: clock.FixedClock
+) -> None:
+    fixed_clock.set(dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC))  # 10:00 Beijing
+    db.Base.metadata.drop_all(node.engine)
+    node.settings.demo = True
+    load_demo(node, residents=300, seed=7, domains=())
+    db.create_schema(node.engine)  # tables newer than the last migration
+    transit_demo.seed_demo(node, random.Random(1))
+    canteens_demo.seed_demo(node, random.Random(2))
+
+    figures = demo.seed_demo(node, random.Random(3))
+
+    assert figures["retirees"] >= 40
+    assert figures["rides"] > 10 and figures["imported_rows"] >= 4
+    assert figures["stopped"] == demo.DEATHS
+    assert figures["certified_by_fallback"] == 3  # app face check, service point, home visit
+    assert 1 <= figures["fallback_pending"] <= 6
+    with node.transaction() as session:
+        report = service.rate_report(session, as_of=TODAY, allow_illustrative=True)
+        total = report.total
+        # Those stopped by a death are out of the base; the rest are certified or on a list.
+        assert total.retirees == figures["retirees"] - demo.DEATHS
+        assert total.certified == figures["certified"]
+        assert total.rate == figures["certified"] / (figures["retirees"] - demo.DEATHS) >= 0.9
+        assert total.by_channel["silent"] == figures["certified_silently"]
+        assert figures["certified_silently"] >= 0.8 * total.retirees
+        assert {"app_face", "service_point", "home_visit"} <= set(total.by_channel)
+        states = session.scalars(select(service.State)).all()
+        kinds = {s.last_kind for s in states if s.last_channel == "silent"}
+        # Rides, the canteen demo's meals and the imported files all certified someone.
+        assert {"transit_tap", "canteen_meal", "hospital_admission"} <= kinds
+        dead = [s for s in states if s.status == rules.STATUS_NEGATIVE]
+        assert len(dead) == demo.DEATHS and {s.negative_kind for s in dead} == {"death"}
+        for state in dead:
+            (pension,) = benefits.pensioners(session, resident_id=state.resident_id)
+            assert pension.status is BeneficiaryStatus.SUSPENDED
+            assert state.negative_on is not None and state.negative_on < TODAY
+        work = {
+            stage: sum(len(v) for v in service.work_list(session, stage=stage).values())
+            for stage in rules.STAGES
+        }
+        assert sum(work.values()) == figures["fallback_pending"]
+        late = [s for s in states if s.status == rules.STATUS_SUSPEND]
+        assert len(late) == figures["suspended"] >= 1
+        for state in late:  # nothing for over 12 months and the grace: pension held
+            (pension,) = benefits.pensioners(session, resident_id=state.resident_id)
+            assert pension.status is BeneficiaryStatus.SUSPENDED and state.stage == "home_visit"
+        assert ledger.verify(session) == []
+    assert demo.seed_demo(node, random.Random(3)) == {"runs": 1}
