@@ -1,8 +1,9 @@
 """HTTP API of consumer vouchers (消费券).
 
-Residents claim and list their vouchers (``/api/v1/vouchers/…``); merchants redeem them from a
-signed acquiring terminal (``/api/v1/terminal/voucher-redemptions``); staff create campaigns and
-read their reports. Amounts come in as yuan strings and go out as integer fen.
+Residents claim and list their vouchers (``/api/v1/vouchers/…``); merchants redeem them and
+refund their orders from a signed acquiring terminal (``/api/v1/terminal/voucher-redemptions``,
+``/api/v1/terminal/voucher-refunds``); staff create campaigns, read their reports and close them
+after their last day. Amounts come in as yuan strings and go out as integer fen.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class VoucherOut(BaseModel):
     type: str
     threshold: int
     discount: int
-    state: str = Field(description="claimed, redeemed or expired (as of now)")
+    state: str = Field(description="claimed, redeemed, expired (as of now) or refunded")
     claimed_at: dt.datetime
     expires_at: dt.datetime
     redeemed_at: dt.datetime | None
@@ -241,6 +242,78 @@ def redeem(body: RedemptionIn, terminal: TerminalDep, session: SessionDep) -> Re
     )
 
 
+class RefundIn(BaseModel):
+    voucher_code: str = Field(min_length=12, max_length=12, description="the redeemed voucher")
+    order_ref: str = Field(min_length=1, max_length=64, description="order it was redeemed on")
+    refund_ref: str = Field(
+        min_length=1,
+        max_length=64,
+        examples=["RET-20250310-0001"],
+        description="the merchant's reference of this refund; a retry reuses it",
+    )
+    amount: str = Field(
+        max_length=24, examples=["8999.00"], description="order value returned, yuan"
+    )
+
+
+class RefundOut(BaseModel):
+    refund_ref: str
+    voucher: VoucherOut
+    amount: int = Field(description="order value returned by this refund, fen")
+    clawback: int = Field(description="discount taken back from the merchant to the campaign")
+    resident_refund: int = Field(description="what the merchant hands back to the resident")
+    order_left: int = Field(description="order value kept after this refund")
+    refunded_total: int
+    refundable: int = Field(description="order value that can still be refunded")
+    transfer_id: int | None = Field(description="ledger transfer of the claw-back, if any")
+    reinstated_voucher: VoucherOut | None = Field(
+        description="the voucher given back to the holder after the claw-back"
+    )
+    released_again: bool = Field(
+        description="the refunded voucher's slot went back to today's release"
+    )
+
+
+@router.post("/api/v1/terminal/voucher-refunds", response_model=RefundOut)
+def refund(body: RefundIn, terminal: TerminalDep, session: SessionDep) -> RefundOut:
+    """Refund (退货) all or part of an order paid with a voucher; by the redeeming merchant only.
+
+    ``amount`` is the order value returned. While the rest of the order still reaches the
+    voucher's threshold the resident gets ``amount`` back and the discount stays paid. The refund
+    that takes the order below the threshold (a full refund always does) claws the whole discount
+    back from the merchant to the campaign budget and gives the resident ``amount − discount``;
+    it must be at least the discount. The voucher then becomes ``refunded``: if its 24 h
+    validity has not run out, the holder gets a new voucher of the same type valid until the
+    same time (``reinstated_voucher``); otherwise its slot goes back to today's release and the
+    week's voucher of that type stays used. Retrying with the same ``refund_ref`` answers the
+    first refund; the same reference with other content is a conflict (409). Several partial
+    refunds may add up to the order amount; more is refused (422)."""
+    result = service.refund_voucher(
+        session,
+        terminal,
+        voucher_code=body.voucher_code,
+        order_ref=body.order_ref,
+        refund_ref=body.refund_ref,
+        amount=_fen(body.amount, "amount"),
+    )
+    r = result.refund
+    return RefundOut(
+        refund_ref=r.refund_ref,
+        voucher=_voucher_out(session, result.voucher),
+        amount=r.amount,
+        clawback=r.clawback,
+        resident_refund=r.resident_refund,
+        order_left=r.order_left,
+        refunded_total=result.refunded_total,
+        refundable=result.refundable,
+        transfer_id=r.transfer_id,
+        reinstated_voucher=(
+            _voucher_out(session, result.reinstated) if result.reinstated is not None else None
+        ),
+        released_again=result.released_again,
+    )
+
+
 # --------------------------------------------------------------------------- staff
 
 
@@ -309,7 +382,11 @@ class TypeReportOut(BaseModel):
     redeemed: int
     expired: int
     outstanding: int
+    refunded: int
+    reinstated: int
     discount_paid: int
+    clawed_back: int
+    subsidy: int
 
 
 class MerchantReportOut(BaseModel):
@@ -318,33 +395,67 @@ class MerchantReportOut(BaseModel):
     redemptions: int
     order_total: int
     discount_paid: int
+    refunds: int
+    refunded_amount: int
+    vouchers_refunded: int
+    clawed_back: int
+    subsidy: int
 
 
 class CampaignReportOut(BaseModel):
     code: str
     name: str
-    budget: int
-    paid: int
-    balance: int
+    budget: int = Field(description="funded at creation, fen")
+    paid: int = Field(description="discounts paid to merchants")
+    clawed_back: int = Field(description="discounts taken back by refunds")
+    subsidy: int = Field(description="paid − clawed back: what the campaign cost")
+    returned: int = Field(description="unspent budget returned to the city at the close-out")
+    balance: int = Field(description="campaign budget account balance (0 once closed)")
+    balanced: bool = Field(description="budget − paid + clawed back − returned = balance")
+    closed_at: dt.datetime | None
+    closed_by: str | None
     types: list[TypeReportOut]
     merchants: list[MerchantReportOut]
 
 
-@router.get("/api/v1/vouchers/campaigns/{code}/report", response_model=CampaignReportOut)
-def report(code: CampaignCode, session: SessionDep, _: Principal = _READ) -> CampaignReportOut:
-    """Quota released, claimed, redeemed and reclaimed per type; discounts paid per merchant."""
+def _report_out(session: SessionDep, code: str) -> CampaignReportOut:
     result = service.campaign_report(session, code)
     return CampaignReportOut(
         code=result.campaign.code,
         name=result.campaign.name,
         budget=result.budget,
         paid=result.paid,
+        clawed_back=result.clawed_back,
+        subsidy=result.subsidy,
+        returned=result.returned,
         balance=result.balance,
+        balanced=result.balanced,
+        closed_at=result.closed_at,
+        closed_by=result.closed_by,
         types=[TypeReportOut.model_validate(t, from_attributes=True) for t in result.types],
         merchants=[
             MerchantReportOut.model_validate(m, from_attributes=True) for m in result.merchants
         ],
     )
+
+
+@router.get("/api/v1/vouchers/campaigns/{code}/report", response_model=CampaignReportOut)
+def report(code: CampaignCode, session: SessionDep, _: Principal = _READ) -> CampaignReportOut:
+    """Quota released, claimed, redeemed, reclaimed and refunded per type; discounts paid and
+    clawed back per merchant; after the close-out, the final position."""
+    return _report_out(session, code)
+
+
+@router.post("/api/v1/vouchers/campaigns/{code}/close", response_model=CampaignReportOut)
+def close(code: CampaignCode, session: SessionDep, who: Principal = _WRITE) -> CampaignReportOut:
+    """Close a campaign after its last day (活动结算) and answer its close-out report.
+
+    Expired vouchers are reclaimed first; refused (409) before the day after the last day or
+    while claimed vouchers are still valid. The budget account's balance goes back to the city
+    fiscal account, leaving it at 0; afterwards claims, redemptions and refunds are refused.
+    Closing again changes nothing and answers the same report."""
+    service.close_campaign(session, code, actor=who.subject)
+    return _report_out(session, code)
 
 
 class ReclaimOut(BaseModel):

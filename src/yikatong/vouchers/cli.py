@@ -1,4 +1,5 @@
-"""``ykt voucher``: consumer voucher campaigns (消费券): create, list, claim, reclaim, report."""
+"""``ykt voucher``: consumer voucher campaigns (消费券): create, list, claim, reclaim, refund, report,
+close."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from yikatong.acquiring import service as acquiring
 from yikatong.core.cliargs import operator_name as _actor
 from yikatong.core.cliargs import parse_date as _date
-from yikatong.core.errors import InvalidInput
+from yikatong.core.errors import Conflict, InvalidInput
 from yikatong.core.money import format_yuan, parse_yuan
 from yikatong.node import open_from_environment
 from yikatong.vouchers import service
@@ -170,12 +172,73 @@ def reclaim() -> None:
     typer.echo(f"{count} expired vouchers reclaimed")
 
 
+@app.command("refund")
+def refund(
+    terminal_no: str = typer.Option(..., "--terminal", help="Till of the redeeming merchant"),
+    voucher_code: str = typer.Option(..., "--voucher", help="Voucher used on the order"),
+    order_ref: str = typer.Option(..., "--order", help="Order the voucher was redeemed on"),
+    refund_ref: str = typer.Option(..., "--ref", help="The merchant's reference of this refund"),
+    amount: str = typer.Option(..., help="Order value returned, yuan"),
+) -> None:
+    """Refund (退货) all or part of an order paid with a voucher, at the redeeming merchant.
+
+    Below the voucher's threshold the whole discount is clawed back from what the resident gets;
+    the voucher is then given back if still valid, else its slot is released again."""
+    fen = parse_yuan(amount, field="--amount")
+    node = open_from_environment()
+    with node.transaction() as session:
+        terminal = acquiring.get_terminal(session, terminal_no)
+        if str(terminal.state) != "active":
+            raise Conflict(
+                f"terminal {terminal.terminal_no} is {terminal.state}; use an active one"
+            )
+        result = service.refund_voucher(
+            session,
+            terminal,
+            voucher_code=voucher_code,
+            order_ref=order_ref,
+            refund_ref=refund_ref,
+            amount=fen,
+        )
+        r = result.refund
+        typer.echo(
+            f"refund {r.refund_ref}: {format_yuan(r.amount)} yuan of order {result.voucher.order_ref}"
+            f" returned; hand back {format_yuan(r.resident_refund)} yuan to the resident"
+            + (f", discount {format_yuan(r.clawback)} clawed back" if r.clawback else "")
+            + f"; {format_yuan(result.refundable)} yuan still refundable"
+        )
+        if result.reinstated is not None:
+            typer.echo(
+                f"voucher {result.voucher.code} refunded; the holder got voucher "
+                f"{result.reinstated.code}, valid until {result.reinstated.expires_at.isoformat()}"
+            )
+        elif result.released_again:
+            typer.echo(f"voucher {result.voucher.code} refunded; its slot is released again")
+
+
+@app.command("close")
+def close(
+    code: str = typer.Argument(..., help="Campaign code"),
+    actor: str | None = typer.Option(None, help="Who acts (recorded)"),
+) -> None:
+    """Close a campaign after its last day (活动结算): return the unspent budget to the city."""
+    node = open_from_environment()
+    with node.transaction() as session:
+        service.close_campaign(session, code, actor=_actor(actor))
+        result = service.campaign_report(session, code)
+    _print_report(result)
+
+
 @app.command("report")
 def report(code: str = typer.Argument(..., help="Campaign code")) -> None:
-    """Quota, claims, redemptions and money of a campaign."""
+    """Quota, claims, redemptions, refunds and money of a campaign (the close-out once closed)."""
     node = open_from_environment()
     with node.transaction() as session:
         result = service.campaign_report(session, code)
+    _print_report(result)
+
+
+def _print_report(result: service.CampaignReport) -> None:
     console = _console()
     table = Table(title=f"campaign {result.campaign.code} — {result.campaign.name}")
     for column in (
@@ -185,8 +248,11 @@ def report(code: str = typer.Argument(..., help="Campaign code")) -> None:
         "claimed",
         "redeemed",
         "expired",
+        "refunded",
         "outstanding",
         "paid",
+        "clawed back",
+        "subsidy",
     ):
         table.add_column(column)
     for t in result.types:
@@ -197,19 +263,44 @@ def report(code: str = typer.Argument(..., help="Campaign code")) -> None:
             str(t.claimed),
             str(t.redeemed),
             str(t.expired),
+            str(t.refunded),
             str(t.outstanding),
             format_yuan(t.discount_paid),
+            format_yuan(t.clawed_back),
+            format_yuan(t.subsidy),
         )
     console.print(table)
     merchants = Table(title="by merchant")
-    for column in ("merchant", "redemptions", "orders", "discount paid"):
+    for column in (
+        "merchant",
+        "redemptions",
+        "orders",
+        "refunds",
+        "refunded",
+        "discount paid",
+        "clawed back",
+        "subsidy",
+    ):
         merchants.add_column(column)
     for m in result.merchants:
         merchants.add_row(
-            m.code, str(m.redemptions), format_yuan(m.order_total), format_yuan(m.discount_paid)
+            m.code,
+            str(m.redemptions),
+            format_yuan(m.order_total),
+            str(m.refunds),
+            format_yuan(m.refunded_amount),
+            format_yuan(m.discount_paid),
+            format_yuan(m.clawed_back),
+            format_yuan(m.subsidy),
         )
     console.print(merchants)
     console.print(
         f"budget {format_yuan(result.budget)}  paid {format_yuan(result.paid)}  "
+        f"clawed back {format_yuan(result.clawed_back)}  returned {format_yuan(result.returned)}  "
         f"left {format_yuan(result.balance)} yuan"
     )
+    if result.closed_at is not None:
+        console.print(
+            f"closed {result.closed_at.isoformat(timespec='minutes')} by {result.closed_by}; "
+            f"subsidy {format_yuan(result.subsidy)} yuan"
+        )

@@ -86,6 +86,7 @@ __all__ = [
     "list_campaigns",
     "reclaim_expired",
     "redeem_voucher",
+    "refund_split",
     "refund_voucher",
     "refunds_of_voucher",
     "release_of",
@@ -849,28 +850,17 @@ def refund_voucher(
     assert voucher is not None and voucher.order_amount is not None
     vtype = session.get(VoucherType, voucher.type_id)
     assert vtype is not None
-    refunded = _refunded_total(session, voucher.id)
-    left = voucher.order_amount - refunded
-    if amount > left:
-        raise InvalidInput(
-            f"only {format_yuan(left)} yuan of order {order_ref} "
-            f"({format_yuan(voucher.order_amount)} yuan) can still be refunded",
-            field="amount",
-        )
-    order_left = left - amount
+    order_left, clawback = refund_split(
+        order_amount=voucher.order_amount,
+        refunded=_refunded_total(session, voucher.id),
+        amount=amount,
+        threshold=vtype.threshold,
+        discount=vtype.discount,
+        discount_kept=voucher.state is VoucherState.REDEEMED,
+    )
     now = clock.now()
-    clawback = 0
     transfer_id: int | None = None
-    if voucher.state is VoucherState.REDEEMED and order_left < vtype.threshold:
-        clawback = vtype.discount
-        if amount < clawback:
-            raise InvalidInput(
-                f"after this refund the order ({format_yuan(order_left)} yuan) no longer reaches "
-                f"the {format_yuan(vtype.threshold)} yuan threshold, so the {format_yuan(clawback)}"
-                " yuan discount is taken back from the refund; refund at least "
-                f"{format_yuan(clawback)} yuan (or return whole items)",
-                field="amount",
-            )
+    if clawback:
         assert voucher.transfer_id is not None
         transfer_id = ledger.reverse_transfer(
             session,
@@ -927,6 +917,39 @@ def refund_voucher(
             f"refund {refund_ref} was made by a concurrent request; send it again to read it"
         ) from None
     return _refund_result(session, refund)
+
+
+def refund_split(
+    *,
+    order_amount: int,
+    refunded: int,
+    amount: int,
+    threshold: int,
+    discount: int,
+    discount_kept: bool,
+) -> tuple[int, int]:
+    """``(order_left, clawback)`` of refunding ``amount`` of an order of which ``refunded`` was
+    already returned: the whole ``discount`` is clawed back by the refund that takes the order
+    below ``threshold`` while the discount is still kept, and that refund must cover it."""
+    left = order_amount - refunded
+    if amount > left:
+        raise InvalidInput(
+            f"only {format_yuan(left)} yuan of the order of {format_yuan(order_amount)} yuan can "
+            "still be refunded",
+            field="amount",
+        )
+    order_left = left - amount
+    if not discount_kept or order_left >= threshold:
+        return order_left, 0
+    if amount < discount:
+        raise InvalidInput(
+            f"after this refund the order ({format_yuan(order_left)} yuan) no longer reaches the "
+            f"{format_yuan(threshold)} yuan threshold, so the {format_yuan(discount)} yuan "
+            f"discount is taken back from the refund; refund at least {format_yuan(discount)} "
+            "yuan (or return whole items)",
+            field="amount",
+        )
+    return order_left, discount
 
 
 def _refunded_total(session: Session, voucher_id: int) -> int:
@@ -995,12 +1018,16 @@ def close_campaign(session: Session, campaign_code: str, *, actor: str) -> Vouch
             f"campaign {campaign.code} runs until {campaign.ends_on}; close it from "
             f"{campaign.ends_on + dt.timedelta(days=1)} on"
         )
+    batch = 10_000
     for vtype in campaign_types(session, campaign):
-        reclaim_expired(session, type_id=vtype.id)
+        while reclaim_expired(session, type_id=vtype.id, limit=batch) == batch:
+            continue
     now = clock.now()
     valid, latest = session.execute(
         select(func.count(Voucher.id), func.max(Voucher.expires_at)).where(
-            Voucher.campaign_id == campaign.id, Voucher.state == VoucherState.CLAIMED
+            Voucher.campaign_id == campaign.id,
+            Voucher.state == VoucherState.CLAIMED,
+            Voucher.expires_at > now,
         )
     ).one()
     if valid:

@@ -53,7 +53,12 @@ CERTIFICATION_CHANNELS = {
 MEAL_STATES = {"approved": N_("已就餐"), "declined": N_("未成功"), "reversed": N_("已冲正")}
 TICKET_STATES = {"valid": N_("未使用"), "used": N_("已使用")}
 ENTRY_OUTCOMES = {"admitted": N_("已入园"), "duplicate": N_("重复刷卡"), "refused": N_("未通过")}
-VOUCHER_STATES = {"claimed": N_("可使用"), "redeemed": N_("已使用"), "expired": N_("已过期")}
+VOUCHER_STATES = {
+    "claimed": N_("可使用"),
+    "redeemed": N_("已使用"),
+    "expired": N_("已过期"),
+    "refunded": N_("已退货"),
+}
 PENSION_STEPS = {
     "certificate": N_("参保缴费凭证"),
     "letter": N_("联系函"),

@@ -20,6 +20,7 @@ from yikatong.vouchers import service
 from yikatong.vouchers.models import VoucherCampaign
 
 REDEEM = "/api/v1/terminal/voucher-redemptions"
+REFUND = "/api/v1/terminal/voucher-refunds"
 CODE = "qd-appliances"
 CST = dt.timezone(dt.timedelta(hours=8))
 # seed 002: 8000−600, 5000−500, 2000−300 yuan.
@@ -100,6 +101,26 @@ class Vouchers:
         till = device or self.till
         assert till is not None
         return send(client, till, REDEEM, body)
+
+    def refund(
+        self,
+        client: TestClient,
+        voucher_code: str,
+        amount: str,
+        *,
+        order: str,
+        ref: str,
+        device: Device | None = None,
+    ) -> httpx.Response:
+        body = {
+            "voucher_code": voucher_code,
+            "order_ref": order,
+            "refund_ref": ref,
+            "amount": amount,
+        }
+        till = device or self.till
+        assert till is not None
+        return send(client, till, REFUND, body)
 
     def budget(self) -> int:
         with self.node.transaction() as session:

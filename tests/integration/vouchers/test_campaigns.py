@@ -123,6 +123,11 @@ def test_the_campaign_report_counts_claims_redemptions_reclaims_and_money(
             "redemptions": 1,
             "order_total": 210_000,
             "discount_paid": 30_000,
+            "refunds": 0,
+            "refunded_amount": 0,
+            "vouchers_refunded": 0,
+            "clawed_back": 0,
+            "subsidy": 30_000,
         }
     ]
     assert client.get(f"{CAMPAIGNS}/nope/report", headers=auth("auditor")).status_code == 404

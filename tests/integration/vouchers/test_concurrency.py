@@ -1,5 +1,6 @@
 """Many claimers at once never over-issue: OS processes with their own connections against
-PostgreSQL, and threads with their own sessions on both backends."""
+PostgreSQL, and threads with their own sessions on both backends. Refunds of one order at once
+never refund more than the order nor claw the discount back twice."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from tests.integration.acquiring._kit import Kit
 from tests.integration.vouchers import _workers
 from tests.integration.vouchers.conftest import CODE, Vouchers
 from tests.support.pgcluster import PgCluster
+from yikatong.acquiring import service as acquiring
 from yikatong.core import clock, db
-from yikatong.core.errors import Conflict
+from yikatong.core.errors import Conflict, DomainError
 from yikatong.core.settings import Settings
+from yikatong.ledger import service as ledger
 from yikatong.node import Node, set_current
 from yikatong.vouchers import service
-from yikatong.vouchers.models import Voucher
+from yikatong.vouchers.models import Voucher, VoucherRefund, VoucherState
 
 PROCESSES = 6
 PER_PROCESS = 10
@@ -127,3 +130,52 @@ def test_threads_with_their_own_sessions_never_exceed_the_quota(node: Node) -> N
     assert len(won) == QUOTA and len(set(won)) == QUOTA
     assert len(refused) == len(residents) - QUOTA
     assert _claimed(node) == (QUOTA, QUOTA)
+
+
+def test_threads_refunding_one_order_at_once_never_refund_more_or_claw_back_twice(
+    node: Node,
+) -> None:
+    world = Vouchers(Kit(node))
+    world.campaign()
+    rider = world.resident()
+    with node.transaction() as session:
+        voucher = service.claim_voucher(session, CODE, "8000-600", rider.resident_id)
+        till = acquiring.get_terminal(session, "POS-LIQUN")
+        service.redeem_voucher(
+            session, till, order_ref="POS-1", order_amount=900_000, card_no=rider.card_no
+        )
+        code = voucher.code
+    made: list[tuple[str, int, int]] = []  # (refund ref, refund id, clawback)
+    refused: list[str] = []
+    start = threading.Barrier(12)
+
+    def refunder(ref: str, amount: int) -> None:
+        start.wait()
+        try:
+            with node.transaction() as session:
+                terminal = acquiring.get_terminal(session, "POS-LIQUN")
+                result = service.refund_voucher(
+                    session, terminal, voucher_code=code, order_ref="POS-1", refund_ref=ref,
+                    amount=amount,
+                )  # fmt: skip
+                made.append((ref, result.refund.id, result.refund.clawback))
+        except DomainError as refusal:
+            refused.append(refusal.detail)
+
+    jobs = [(f"R-{i}", 200_000) for i in range(8)] + [("DUP", 100_000)] * 4
+    threads = [threading.Thread(target=refunder, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) + len(refused) == len(jobs)
+    with node.transaction() as session:
+        rows = list(session.scalars(select(VoucherRefund)))
+        stored = {(r.refund_ref, r.id, r.clawback) for r in rows}
+        assert stored == set(made)  # every acknowledged refund is there, nothing else
+        assert sum(r.amount for r in rows) <= 900_000
+        assert sum(r.clawback for r in rows) == 60_000  # clawed back once
+        assert [r.refund_ref for r in rows].count("DUP") == 1
+        assert session.get(Voucher, voucher.id).state is VoucherState.REFUNDED
+        assert ledger.verify(session) == []
+    assert world.budget() == 5_000_000
