@@ -1,7 +1,8 @@
 """Offline taps ingested per second: fares computed, ledger posted, duplicates rejected.
 
 Two measurements on a fresh SQLite node, in the same run, over the same kind of workload
-(bus rides of funded cards spread over a month, uploaded by several bus terminals):
+(bus rides of funded cards over a month, 06:00–22:00 each day, uploaded by the buses' validators
+day by day, as they do at the depot each night; a day's upload is split at the batch size):
 
 - ``naive``: the baseline loop — every tap uploaded on its own, one database transaction per
   tap (``transit.service.upload_rides`` with a batch of one);
@@ -65,9 +66,10 @@ NOW = dt.datetime(2025, 3, 31, 22, 0, tzinfo=LOCAL)
 LINES = ("1", "2", "26", "321", "501")
 GOALS = {"bulk_taps_per_s": 1_000_000 / 60, "online_p99_ms": 50.0, "online_rate": 200.0}
 SIZES = {
-    # riders, naive taps, bulk taps, batch size
-    "quick": (80, 120, 8_000, 4_000),
-    "full": (2_000, 2_000, 1_000_000, 20_000),
+    # riders, naive taps, bulk taps, batch size, days: a few rides per rider and day, as in a
+    # city, where one bus's upload shares few riders with another's
+    "quick": (300, 120, 8_000, 4_000, 4),
+    "full": (10_000, 2_000, 1_000_000, 20_000, 29),
 }
 ONLINE = {
     # online terminals, seconds of load per phase, requests per second
@@ -107,23 +109,30 @@ def workload(
     count: int,
     seqs: itertools.count[int],
     rng: random.Random,
-) -> dict[str, list[acquiring.OfflineTap]]:
-    """``count`` taps spread over March, grouped by terminal."""
-    start = NOW - dt.timedelta(days=29)
-    span = int((NOW - start).total_seconds())
-    by_terminal: dict[str, list[acquiring.OfflineTap]] = {t: [] for t in terminals}
-    for _ in range(count):
-        terminal = rng.choice(terminals)
-        at = start + dt.timedelta(seconds=rng.randrange(span))
-        by_terminal[terminal].append(acquiring.OfflineTap(next(seqs), rng.choice(cards), at, {}))
-    return by_terminal
+    days: int,
+) -> list[tuple[str, list[acquiring.OfflineTap]]]:
+    """``count`` taps over the ``days`` up to ``NOW``, as (terminal, that day's taps), by day."""
+    first_day = (NOW - dt.timedelta(days=days - 1)).replace(hour=6, minute=0, second=0)
+    service_seconds = 16 * 3600
+    uploads: list[tuple[str, list[acquiring.OfflineTap]]] = []
+    for day in range(days):
+        share = count // days + (1 if day < count % days else 0)
+        opening = first_day + dt.timedelta(days=day)
+        by_terminal: dict[str, list[acquiring.OfflineTap]] = {t: [] for t in terminals}
+        for _ in range(share):
+            at = opening + dt.timedelta(seconds=rng.randrange(service_seconds))
+            by_terminal[rng.choice(terminals)].append(
+                acquiring.OfflineTap(next(seqs), rng.choice(cards), at, {})
+            )
+        uploads.extend((t, taps) for t, taps in by_terminal.items() if taps)
+    return uploads
 
 
 def batches(
-    by_terminal: dict[str, list[acquiring.OfflineTap]], size: int
+    uploads: list[tuple[str, list[acquiring.OfflineTap]]], size: int
 ) -> list[tuple[str, list[acquiring.OfflineTap]]]:
     out = []
-    for terminal, taps in by_terminal.items():
+    for terminal, taps in uploads:
         for begin in range(0, len(taps), size):
             out.append((terminal, taps[begin : begin + size]))
     return out
@@ -313,7 +322,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="taps per upload")
     parser.add_argument("--rate", type=float, help="online requests per second (200; quick 50)")
     args = parser.parse_args()
-    riders, naive_n, bulk_n, batch = SIZES["quick" if args.quick else "full"]
+    riders, naive_n, bulk_n, batch, days = SIZES["quick" if args.quick else "full"]
     bulk_n = args.taps or bulk_n
     batch = args.batch_size or batch
     rng = random.Random(20250310)
@@ -339,16 +348,16 @@ def main() -> None:
             print(f"setup: {riders} riders with funded purses in {time.perf_counter() - t0:.1f} s")
             seqs = itertools.count(1)
 
-            naive_taps = workload(cards, terminals, naive_n, seqs, rng)
+            naive_taps = workload(cards, terminals, naive_n, seqs, rng, days)
             t0 = time.perf_counter()
-            for terminal, taps in naive_taps.items():
+            for terminal, taps in naive_taps:
                 for tap in taps:
                     upload(node, terminal, [tap])
             naive_s = time.perf_counter() - t0
             naive_rate = naive_n / naive_s
             print(f"naive: {naive_n} taps, one transaction each: {naive_rate:,.0f} taps/s")
 
-            bulk_batches = batches(workload(cards, terminals, bulk_n, seqs, rng), batch)
+            bulk_batches = batches(workload(cards, terminals, bulk_n, seqs, rng, days), batch)
             t0 = time.perf_counter()
             approved = debts = 0
             for terminal, taps in bulk_batches:

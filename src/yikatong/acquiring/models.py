@@ -149,7 +149,17 @@ class Tap(Base):
 
     __table_args__ = (
         UniqueConstraint("terminal_id", "terminal_seq", name="uq_acquiring_tap_terminal_seq"),
-        Index("ix_acquiring_tap_card_time", "card_no", "tapped_at"),
+        # A card's rides by time; the trailing columns let pricing sum a month's rides per day
+        # from the index alone (fare caps), without visiting the rows.
+        Index(
+            "ix_acquiring_tap_card_time",
+            "card_no",
+            "tapped_at",
+            "status",
+            "merchant_id",
+            "business_date",
+            "amount",
+        ),
         Index("ix_acquiring_tap_merchant_date", "merchant_id", "business_date"),
     )
 

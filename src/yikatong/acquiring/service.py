@@ -54,6 +54,7 @@ __all__ = [
     "REQUEST_SKEW",
     "TRANSIT_KINDS",
     "CardIdentity",
+    "CardRides",
     "ClearingRun",
     "Merchant",
     "MerchantKind",
@@ -88,8 +89,9 @@ __all__ = [
     "register_terminal",
     "retire_terminal",
     "reverse_tap",
+    "ride_history_of_cards",
+    "ride_life_signs",
     "rides_of_card",
-    "rides_of_cards",
     "run_clearing",
     "sign_request",
     "signing_message",
@@ -412,6 +414,15 @@ def card_account(session: Session, card_no: str, purse: Purse) -> int:
     return account.id
 
 
+def card_accounts(session: Session, card_nos: Iterable[str], purse: Purse) -> dict[str, int]:
+    """``card_account`` of many cards: the existing purses read at once, the rest opened."""
+    numbers = list(dict.fromkeys(card_nos))
+    existing = ledger.account_ids_by_code(session, (f"card:{n}:{purse}" for n in numbers))
+    return {
+        n: existing.get(f"card:{n}:{purse}") or card_account(session, n, purse) for n in numbers
+    }
+
+
 def _identity_of_card(session: Session, card_no: str) -> CardIdentity:
     try:
         card = cards_service.get_card(session, card_no)
@@ -625,18 +636,12 @@ class UploadResult:
 class _DenyHistory:
     """When each card_ref was on the deny list (黑名单), replayed from the list's entries."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, card_refs: Iterable[str]) -> None:
         self._changes: dict[str, tuple[list[dt.datetime], list[str]]] = {}
-        since = 0
-        while True:
-            entries = cards_service.deny_list_since(session, since, limit=10_000)
-            for entry in entries:
-                times, actions = self._changes.setdefault(entry.card_ref, ([], []))
-                times.append(entry.at)
-                actions.append(entry.action)
-            if len(entries) < 10_000:
-                break
-            since = entries[-1].seq
+        for entry in cards_service.deny_list_of(session, card_refs):
+            times, actions = self._changes.setdefault(entry.card_ref, ([], []))
+            times.append(entry.at)
+            actions.append(entry.action)
 
     def denied_at(self, card_ref: str, at: dt.datetime) -> bool:
         changes = self._changes.get(card_ref)
@@ -717,24 +722,32 @@ def ingest_offline(
             known.add(tap.terminal_seq)
             fresh.append(tap)
     fresh.sort(key=lambda t: (t.tapped_at, t.terminal_seq))
-    deny = _DenyHistory(session)
-    cards: dict[str, CardIdentity | None] = {}
-    first_seen: dict[str, dt.datetime] = {}
+    found = cards_service.get_cards(session, (tap.card_no for tap in fresh))
+    cards: dict[str, CardIdentity | None] = {
+        tap.card_no: _identity(found[tap.card_no]) if tap.card_no in found else None
+        for tap in fresh
+    }
+    deny = _DenyHistory(session, (c.card_ref for c in cards.values() if c is not None))
+    known_cards: dict[str, None] = {}
+    days: set[dt.date] = set()
     for tap in fresh:
-        if _offline_identity(session, cards, tap.card_no) is not None:
-            first_seen.setdefault(tap.card_no, tap.tapped_at)
+        if cards[tap.card_no] is not None:
+            known_cards[tap.card_no] = None
+            days.add(local_date(tap.tapped_at))
     prepare = getattr(price, "prepare", None)
     if prepare is not None:
-        # A pricer may read what it needs for all the batch's cards at once.
-        prepare(session, first_seen)
-    purses: dict[str, int] = {}
+        # A pricer may read what it needs for all the batch's cards and days at once.
+        prepare(session, list(known_cards), days)
     purse_kind = _purse_of(merchant)
+    purses = card_accounts(
+        session, (c.card_no for c in cards.values() if c is not None), purse_kind
+    )
     rows: list[dict[str, Any]] = []
     charges: list[ledger.TransferRequest] = []
     charge_rows: list[int] = []
     for tap in fresh:
         tap_details = dict(tap.details)
-        identity = _offline_identity(session, cards, tap.card_no)
+        identity = cards[tap.card_no]
         status, reason, amount = TapStatus.DECLINED, "unknown-card", 0
         if identity is not None:
             try:
@@ -750,10 +763,6 @@ def ingest_offline(
                     status = TapStatus.DEBT if amount else TapStatus.DECLINED
                     reason = "denied-at-tap"
                 elif amount > 0:
-                    if identity.card_no not in purses:
-                        purses[identity.card_no] = card_account(
-                            session, identity.card_no, purse_kind
-                        )
                     charge_rows.append(len(rows))
                     charges.append(
                         ledger.TransferRequest(
@@ -806,10 +815,19 @@ def ingest_offline(
     recorded: list[Tap] = []
     if return_taps:
         order = {seq: i for i, seq in enumerate(r["terminal_seq"] for r in rows)}
-        recorded = sorted(
-            session.scalars(select(Tap).where(Tap.upload_id == upload.id)),
-            key=lambda t: order[t.terminal_seq],
-        )
+        # Found by the terminal's unique (terminal, seq) index, not by a scan for the upload.
+        recorded = []
+        numbers = list(order)
+        for start in range(0, len(numbers), 900):
+            recorded.extend(
+                session.scalars(
+                    select(Tap).where(
+                        Tap.terminal_id == terminal.id,
+                        Tap.terminal_seq.in_(numbers[start : start + 900]),
+                    )
+                )
+            )
+        recorded.sort(key=lambda t: order[t.terminal_seq])
     return UploadResult(
         upload_id=upload.id,
         received=upload.received,
@@ -822,20 +840,9 @@ def ingest_offline(
     )
 
 
-def _offline_identity(
-    session: Session, cache: dict[str, CardIdentity | None], card_no: str
-) -> CardIdentity | None:
+def _identity(card: Any) -> CardIdentity:
     """The card as it is now (its state at tap time is judged from the deny-list history)."""
-    if card_no not in cache:
-        try:
-            card = cards_service.get_card(session, card_no)
-        except (NotFound, InvalidInput):
-            cache[card_no] = None
-        else:
-            cache[card_no] = CardIdentity(
-                card.card_no, card.card_ref, card.resident_id, str(card.state)
-            )
-    return cache[card_no]
+    return CardIdentity(card.card_no, card.card_ref, card.resident_id, str(card.state))
 
 
 def decline(reason: str) -> _Decline:
@@ -884,29 +891,73 @@ class RideRow:
     amount: int
 
 
-def rides_of_cards(
-    session: Session, card_nos: Iterable[str], *, since: dt.datetime, until: dt.datetime
-) -> dict[str, list[RideRow]]:
-    """``rides_of_card`` for many cards at once, as light rows (bulk pricing of uploads)."""
+@dataclass(frozen=True, slots=True)
+class CardRides:
+    """What pricing needs to know of a card's earlier rides (see ``ride_history_of_cards``)."""
+
+    rides: list[RideRow]  # every ride on the asked days, oldest first
+    day_totals: dict[dt.date, int]  # fen charged per other day of the months, up to the last
+
+
+def ride_history_of_cards(
+    session: Session, card_nos: Iterable[str], *, days: Iterable[dt.date]
+) -> dict[str, CardRides]:
+    """The cards' earlier rides for pricing rides on ``days`` (local business days).
+
+    Every ride on those days comes as a light row (mode, line, time, amount); for the other days
+    of their months, from the first of the earliest month up to the last asked day, only the sum
+    charged per day. Two set-based queries per 900 cards, and what is read stays the size of a
+    few days of rides however often the cards rode this month.
+    """
+    wanted = sorted(set(days))
+    numbers = list(dict.fromkeys(card_nos))
+    found: dict[str, CardRides] = {n: CardRides([], {}) for n in numbers}
+    if not wanted or not numbers:
+        return found
+    first, last = wanted[0], wanted[-1]
+
+    def local_midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
+
     transit = select(Merchant.id).where(Merchant.kind.in_(TRANSIT_KINDS))
-    found: dict[str, list[RideRow]] = {}
-    numbers = list(card_nos)
+    counted = Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT))
+    connection = session.connection()
     for start in range(0, len(numbers), 900):
-        query = (
-            select(Tap.card_no, Tap.tapped_at, Tap.amount, Tap.details)
+        chunk = numbers[start : start + 900]
+        rides = (
+            select(
+                Tap.card_no,
+                Tap.tapped_at,
+                Tap.amount,
+                Tap.details["mode"].as_string(),
+                Tap.details["line"].as_string(),
+            )
             .where(
-                Tap.card_no.in_(numbers[start : start + 900]),
-                Tap.tapped_at >= since,
-                Tap.tapped_at < until,
-                Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
+                Tap.card_no.in_(chunk),
+                Tap.tapped_at >= local_midnight(first),
+                Tap.tapped_at < local_midnight(last + dt.timedelta(days=1)),
+                Tap.business_date.in_(wanted),
+                counted,
                 Tap.merchant_id.in_(transit),
             )
             .order_by(Tap.tapped_at, Tap.id)
         )
-        for card_no, at, amount, details in session.execute(query):
-            found.setdefault(card_no, []).append(
-                RideRow(str(details.get("mode", "")), str(details.get("line", "")), at, int(amount))
+        for card_no, at, amount, mode, line in connection.execute(rides):
+            found[card_no].rides.append(RideRow(mode or "", line or "", at, int(amount)))
+        totals = (
+            select(Tap.card_no, Tap.business_date, func.sum(Tap.amount))
+            .where(
+                Tap.card_no.in_(chunk),
+                Tap.tapped_at >= local_midnight(first.replace(day=1)),
+                Tap.tapped_at < local_midnight(last),
+                Tap.business_date.not_in(wanted),
+                counted,
+                Tap.merchant_id.in_(transit),
             )
+            .group_by(Tap.card_no, Tap.business_date)
+        )
+        for card_no, day, total in connection.execute(totals):
+            found[str(card_no)].day_totals[day] = int(total or 0)
     return found
 
 
@@ -1293,17 +1344,24 @@ def reconcile(session: Session, business_date: dt.date) -> list[ReconciliationRo
     return rows
 
 
-def life_signs(session: Session, *, since: dt.date, until: dt.date) -> list[tuple[int, dt.date]]:
-    """(resident, latest local day) of every charged tap between ``since`` and ``until`` (a ride
-    taken, owed or not): evidence of life for pension qualification certification (资格认证)."""
+def ride_life_signs(
+    session: Session, *, since: dt.date, until: dt.date
+) -> list[tuple[int, dt.date]]:
+    """(resident, latest local day) of the rides between ``since`` and ``until``: taps charged
+    or owed at bus and metro terminals (the rides the fare rules price). Evidence of life for
+    qualification certification (资格认证); a payment at a canteen till, a venue or a shop is
+    not a ride."""
+    tap, merchant = Tap, Merchant
     query = (
-        select(Tap.resident_id, func.max(Tap.business_date))
+        select(tap.resident_id, func.max(tap.business_date))
+        .join(merchant, merchant.id == tap.merchant_id)
         .where(
-            Tap.resident_id.is_not(None),
-            Tap.status.in_([TapStatus.APPROVED, TapStatus.DEBT]),
-            Tap.business_date >= since,
-            Tap.business_date <= until,
+            merchant.kind.in_(sorted(TRANSIT_KINDS)),
+            tap.resident_id.is_not(None),
+            tap.status.in_([TapStatus.APPROVED, TapStatus.DEBT]),
+            tap.business_date >= since,
+            tap.business_date <= until,
         )
-        .group_by(Tap.resident_id)
+        .group_by(tap.resident_id)
     )
     return [(int(rid), day) for rid, day in session.execute(query) if rid is not None and day]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from types import MappingProxyType
 
@@ -41,6 +41,7 @@ from yikatong.core import clock
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
 from yikatong.core.ids import age_on, card_number, parse_card_number
 from yikatong.registry import service as registry_service
+from yikatong.registry.models import Resident
 
 __all__ = [
     "CATEGORY_PRIORITY",
@@ -171,6 +172,70 @@ def get_card(session: Session, card_no: str) -> Card:
     if card is None:
         raise NotFound(f"no card with number {number}; check the number printed on the card")
     return card
+
+
+def get_cards(session: Session, card_nos: Iterable[str]) -> dict[str, Card]:
+    """The cards with these numbers, by number; malformed and unknown numbers are left out.
+    One query per 900 numbers (bulk paths such as offline uploads)."""
+    numbers: list[str] = []
+    for card_no in dict.fromkeys(card_nos):
+        try:
+            numbers.append(parse_card_number(card_no))
+        except InvalidInput:
+            continue
+    found: dict[str, Card] = {}
+    for start in range(0, len(numbers), 900):
+        found.update(
+            (card.card_no, card)
+            for card in session.scalars(
+                select(Card).where(Card.card_no.in_(numbers[start : start + 900]))
+            )
+        )
+    return found
+
+
+def card_categories(
+    session: Session, cards: Iterable[Card], days: Iterable[date]
+) -> dict[tuple[str, date], CardCategory]:
+    """``card_category`` of every card on every day, reading the holders in one query per 900."""
+    wanted = list({card.card_no: card for card in cards}.values())
+    on = sorted(set(days))
+    holders: dict[int, tuple[date, bool, bool, bool]] = {}
+    ids = sorted({card.resident_id for card in wanted})
+    for start in range(0, len(ids), 900):
+        rows = session.execute(
+            select(
+                Resident.id,
+                Resident.birth_date,
+                Resident.disabled,
+                Resident.veteran,
+                Resident.student,
+            ).where(Resident.id.in_(ids[start : start + 900]))
+        )
+        holders.update((row[0], (row[1], row[2], row[3], row[4])) for row in rows)
+    found: dict[tuple[str, date], CardCategory] = {}
+    for card in wanted:
+        if card.resident_id not in holders:
+            raise NotFound(f"card {card.card_no} has no holder in the register")
+        birth, disabled, veteran, student = holders[card.resident_id]
+        for day in on:
+            found[card.card_no, day] = primary_category(
+                entitlements_for(birth, disabled=disabled, veteran=veteran, student=student, on=day)
+            )
+    return found
+
+
+def deny_list_of(session: Session, card_refs: Iterable[str]) -> list[DenyListEntry]:
+    """Every deny-list change of these cards, in sequence order."""
+    refs = sorted(set(card_refs))
+    entries: list[DenyListEntry] = []
+    for start in range(0, len(refs), 900):
+        entries.extend(
+            session.scalars(
+                select(DenyListEntry).where(DenyListEntry.card_ref.in_(refs[start : start + 900]))
+            )
+        )
+    return sorted(entries, key=lambda entry: entry.seq)
 
 
 def get_card_by_ref(session: Session, card_ref: str) -> Card:

@@ -27,6 +27,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Step the schema back to ``revision`` (an operator undoing a release)."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def revision(message: str, url: str) -> None:
     """Autogenerate a migration against the database at ``url`` (developers only)."""
     command.revision(alembic_config(url), message=message, autogenerate=True)

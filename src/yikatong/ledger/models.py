@@ -6,6 +6,13 @@ Two-phase transfers are three rows: the hold (``pending``), then exactly one res
 points at it through ``pending_id`` (``posted_from_pending``, ``voided`` or ``expired``); a unique
 index on ``pending_id`` makes "resolved twice" impossible even under concurrency.
 
+Every index costs a write per transfer, and the bulk path is bounded by them. So the columns that
+almost every transfer leaves empty (``pending_id``, ``reverses_id``, ``expires_at``,
+``linked_id``) are indexed only where they are set (partial indexes, on SQLite and PostgreSQL
+alike), and an account's history is found through (account, time) indexes that also answer
+"balance at" and statement periods: an ordinary transfer writes three index entries besides its
+row (idempotency key, debit side, credit side).
+
 The limit flags are also CHECK constraints, so no code path can leave a flagged account overdrawn.
 """
 
@@ -25,6 +32,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,6 +40,19 @@ from yikatong.core.db import Base, UTCDateTime
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 _BIG_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+def _where_set(column: str, *, unique: bool = False) -> Index:
+    """An index on ``column`` holding only the rows where it is set (a partial index)."""
+    condition = text(f"{column} IS NOT NULL")
+    prefix = "uq" if unique else "ix"
+    return Index(
+        f"{prefix}_ledger_transfer_{column}",
+        column,
+        unique=unique,
+        sqlite_where=condition,
+        postgresql_where=condition,
+    )
 
 
 def _values(enum_cls: type[enum.StrEnum]) -> list[str]:
@@ -163,25 +184,27 @@ class Transfer(Base):
     kind: Mapped[TransferKind] = mapped_column(
         Enum(TransferKind, native_enum=False, length=24, values_callable=_values)
     )
-    debit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), index=True)
-    credit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"), index=True)
+    debit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
+    credit_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_account.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
     # Business code of the event (e.g. a fare, a subsidy payout); chosen by the calling domain.
     code: Mapped[int] = mapped_column(Integer, default=0)
     # For a resolution: the hold it posts, voids or expires (at most one resolution per hold).
-    pending_id: Mapped[int | None] = mapped_column(
-        _BIG_ID, ForeignKey("ledger_transfer.id"), unique=True
-    )
-    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
-    linked_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    pending_id: Mapped[int | None] = mapped_column(_BIG_ID, ForeignKey("ledger_transfer.id"))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    linked_id: Mapped[str | None] = mapped_column(String(36))
     # A reversal (冲正) points at the transfer it compensates; a transfer is reversed at most once.
-    reverses_id: Mapped[int | None] = mapped_column(
-        _BIG_ID, ForeignKey("ledger_transfer.id"), unique=True
-    )
+    reverses_id: Mapped[int | None] = mapped_column(_BIG_ID, ForeignKey("ledger_transfer.id"))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
+        Index("ix_ledger_transfer_debit_at", "debit_account_id", "created_at"),
+        Index("ix_ledger_transfer_credit_at", "credit_account_id", "created_at"),
+        _where_set("pending_id", unique=True),
+        _where_set("reverses_id", unique=True),
+        _where_set("expires_at"),
+        _where_set("linked_id"),
     )

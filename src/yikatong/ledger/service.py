@@ -261,6 +261,20 @@ def get_account_by_code(session: Session, code: str) -> Account:
     return account
 
 
+def account_ids_by_code(session: Session, codes: Iterable[str]) -> dict[str, int]:
+    """Ids of the accounts with these codes, by code (unknown codes are left out)."""
+    wanted = sorted(set(codes))
+    found: dict[str, int] = {}
+    for condition in _one_of(session, _ACCOUNTS.c.code, wanted):
+        found.update(
+            (str(code), int(account_id))
+            for code, account_id in session.execute(
+                select(_ACCOUNTS.c.code, _ACCOUNTS.c.id).where(condition)
+            )
+        )
+    return found
+
+
 def list_accounts(
     session: Session,
     *,
@@ -1044,11 +1058,17 @@ _COPY_COLUMNS = (
 )
 
 
-def _bulk_insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+# What the bulk path inserts per transfer; a batch never resolves, links or reverses.
+_BatchRow = tuple[str, TransferKind, int, int, int, int, dt.datetime | None, str | None]
+
+
+def _bulk_insert(session: Session, rows: list[_BatchRow], now: dt.datetime) -> list[int]:
     """Insert transfer rows in as few round trips as the backend allows; their ids in order.
 
-    With ids allocated up front no ``RETURNING`` is needed: PostgreSQL takes the rows by
-    ``COPY``, SQLite by one ``executemany``. Other backends insert with ``RETURNING``.
+    A row is (key, kind, debit, credit, amount, code, expires_at, metadata JSON text), all
+    created at ``now``. With ids allocated up front no ``RETURNING`` is needed: PostgreSQL takes
+    the rows by ``COPY``, SQLite by one ``executemany``. Other backends insert with
+    ``RETURNING``.
     """
     ids = _allocate_ids(session, len(rows))
     if ids is None:
@@ -1056,7 +1076,22 @@ def _bulk_insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
         for start in range(0, len(rows), _CHUNK):
             result = session.execute(
                 insert(_TRANSFERS).returning(_TRANSFERS.c.id, sort_by_parameter_order=True),
-                rows[start : start + _CHUNK],
+                [
+                    {
+                        "idempotency_key": key,
+                        "kind": kind,
+                        "debit_account_id": debit,
+                        "credit_account_id": credit,
+                        "amount": amount,
+                        "code": code,
+                        "expires_at": expires_at,
+                        "metadata": json.loads(meta) if meta is not None else {},
+                        "created_at": now,
+                    }
+                    for key, kind, debit, credit, amount, code, expires_at, meta in rows[
+                        start : start + _CHUNK
+                    ]
+                ],
             )
             returned.extend(int(r[0]) for r in result)
         return returned
@@ -1064,7 +1099,7 @@ def _bulk_insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
         return ids
     dialect = session.get_bind().dialect
     # The column types' own bind conversions, applied once per distinct value: a batch shares
-    # its timestamp, and most transfers carry no metadata and no expiry.
+    # its timestamp and its two kinds, and most transfers carry no expiry.
     convert: dict[str, Any] = {
         name: _TRANSFERS.c[name].type.bind_processor(dialect)
         for name in ("kind", "expires_at", "created_at")
@@ -1072,35 +1107,38 @@ def _bulk_insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     cache: dict[tuple[str, Any], Any] = {}
 
     def bound(name: str, value: Any) -> Any:
-        processor = convert[name]
-        if value is None or processor is None:
-            return value
+        if value is None:
+            return None
         if (name, value) not in cache:
-            cache[name, value] = processor(value)
+            processor = convert[name]
+            converted = value if processor is None else processor(value)
+            if dialect.name == "sqlite" and isinstance(converted, dt.datetime):
+                # What sqlite3's default adapter would write, computed once instead of per row.
+                converted = converted.isoformat(" ")
+            cache[name, value] = converted
         return cache[name, value]
 
-    def meta(value: dict[str, Any] | None) -> str | None:
-        # What SQLAlchemy's JSON type stores; text, so that COPY takes it too.
-        return None if value is None else "{}" if not value else json.dumps(value)
-
-    get = dict.get
+    created = bound("created_at", now)
+    kinds = {kind: bound("kind", kind) for kind in TransferKind}
     values = [
         (
             transfer_id,
-            row["idempotency_key"],
-            bound("kind", row["kind"]),
-            row["debit_account_id"],
-            row["credit_account_id"],
-            row["amount"],
-            row["code"],
-            get(row, "pending_id"),
-            bound("expires_at", get(row, "expires_at")),
-            get(row, "linked_id"),
-            get(row, "reverses_id"),
-            meta(get(row, "metadata")),
-            bound("created_at", row["created_at"]),
+            key,
+            kinds[kind],
+            debit,
+            credit,
+            amount,
+            code,
+            None,
+            None if expires_at is None else bound("expires_at", expires_at),
+            None,
+            None,
+            meta,
+            created,
         )
-        for row, transfer_id in zip(rows, ids, strict=True)
+        for (key, kind, debit, credit, amount, code, expires_at, meta), transfer_id in zip(
+            rows, ids, strict=True
+        )
     ]
     raw: Any = session.connection().connection.driver_connection
     columns = ", ".join(_COPY_COLUMNS)
@@ -1168,22 +1206,20 @@ def post_batch(session: Session, requests: Sequence[TransferRequest]) -> list[Ba
         for row in session.execute(query):
             earlier[row[0]] = (int(row[1]), _content(*row[2:9]))
 
-    rows: list[dict[str, Any]] = []
+    rows: list[_BatchRow] = []
     row_index: list[int] = []
     fresh: dict[str, tuple[int, tuple[str, int, int, int, int, int | None, int | None]]] = {}
     for index in candidates:
         request = requests[index]
         kind = TransferKind.PENDING if request.pending else TransferKind.POSTED
-        content = _content(
-            kind,
+        key = request.idempotency_key
+        debit_id, credit_id, amount = (
             request.debit_account_id,
             request.credit_account_id,
             request.amount,
-            request.code,
-            None,
-            None,
         )
-        key = request.idempotency_key
+        # ``_content`` inlined: this loop runs once per transfer of a million-row batch.
+        content = (kind.value, debit_id, credit_id, amount, request.code, None, None)
         seen = earlier.get(key) or fresh.get(key)
         if seen is not None:
             if seen[1] == content:
@@ -1195,38 +1231,35 @@ def post_batch(session: Session, requests: Sequence[TransferRequest]) -> list[Ba
                     Conflict(f"idempotency key {key!r} was already used with different content"),
                 )
             continue
-        debit = locked.get(request.debit_account_id)
-        credit = locked.get(request.credit_account_id)
+        debit = locked.get(debit_id)
+        credit = locked.get(credit_id)
         if debit is None or credit is None:
-            missing = request.debit_account_id if debit is None else request.credit_account_id
+            missing = debit_id if debit is None else credit_id
             outcomes[index] = _reject(request, NotFound(f"no ledger account with id {missing}"))
             continue
-        refusal = debit.refuse_debit(request.amount) or credit.refuse_credit(request.amount)
+        refusal = debit.refuse_debit(amount) or credit.refuse_credit(amount)
         if refusal is not None:
             outcomes[index] = _reject(request, refusal)
             continue
-        _apply(debit, credit, kind, request.amount)
+        _apply(debit, credit, kind, amount)
         # Index into ``rows`` encoded as a negative id until the insert returns the real one.
         fresh[key] = (-1 - len(rows), content)
         row_index.append(index)
         rows.append(
-            {
-                "idempotency_key": key,
-                "kind": kind,
-                "debit_account_id": request.debit_account_id,
-                "credit_account_id": request.credit_account_id,
-                "amount": request.amount,
-                "code": request.code,
-                "pending_id": None,
-                "expires_at": now + request.timeout if request.timeout is not None else None,
-                "linked_id": None,
-                "reverses_id": None,
-                "metadata": dict(request.metadata or {}),
-                "created_at": now,
-            }
+            (
+                key,
+                kind,
+                debit_id,
+                credit_id,
+                amount,
+                request.code,
+                None if request.timeout is None else now + request.timeout,
+                # What SQLAlchemy's JSON type stores; text, so that COPY takes it too.
+                "{}" if not request.metadata else json.dumps(dict(request.metadata)),
+            )
         )
 
-    ids = _bulk_insert(session, rows)
+    ids = _bulk_insert(session, rows, now)
     _write_counters(session, locked.values())
 
     for position, index in enumerate(row_index):
@@ -1259,6 +1292,7 @@ __all__ = [
     "TransferRequest",
     "TrialBalance",
     "TrialBalanceRow",
+    "account_ids_by_code",
     "available",
     "balance",
     "balance_at",

@@ -16,7 +16,7 @@ import datetime as dt
 import heapq
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -144,6 +144,81 @@ class PriorRide:
     charged: int
 
 
+def _at(ride: PriorRide) -> dt.datetime:
+    return ride.at
+
+
+def local_day(at: dt.datetime) -> dt.date:
+    """The local (UTC+8) calendar day of an instant: the day the daily cap counts."""
+    return at.astimezone(_LOCAL).date()
+
+
+class RideHistory:
+    """A card's earlier rides as the fare rules need them.
+
+    On the *detailed* days every ride is kept (the transfer discount needs the ride just before,
+    the daily cap the rides earlier that day); for the other days of the month only the total
+    charged. Pricing a ride then costs the same whether the card rode five or five hundred
+    times this month. A history built from a plain list of rides details every day.
+    """
+
+    def __init__(
+        self,
+        rides: Iterable[PriorRide] = (),
+        *,
+        detailed_days: Collection[dt.date] | None = None,
+        day_totals: Mapping[dt.date, int] | None = None,
+    ) -> None:
+        self._detailed = None if detailed_days is None else set(detailed_days)
+        self._rides: list[PriorRide] = sorted(rides, key=_at)
+        self._by_day: dict[dt.date, list[PriorRide]] = {}
+        self._totals: dict[dt.date, int] = {}
+        for day, total in (day_totals or {}).items():
+            if not self.covers(day):
+                self._totals[day] = total
+        for ride in self._rides:
+            day = local_day(ride.at)
+            if not self.covers(day):
+                raise ValueError(f"a ride on {day} given for a day kept only as a total")
+            self._by_day.setdefault(day, []).append(ride)
+            self._totals[day] = self._totals.get(day, 0) + ride.charged
+
+    def covers(self, day: dt.date) -> bool:
+        """Whether every ride of ``day`` is known one by one (a ride can be priced on it)."""
+        return self._detailed is None or day in self._detailed
+
+    def add(self, ride: PriorRide) -> None:
+        """Remember a ride just priced, in its place in time."""
+        day = local_day(ride.at)
+        self._require(day)
+        bisect.insort(self._rides, ride, key=_at)
+        bisect.insort(self._by_day.setdefault(day, []), ride, key=_at)
+        self._totals[day] = self._totals.get(day, 0) + ride.charged
+
+    def last_up_to(self, at: dt.datetime) -> PriorRide | None:
+        """The latest ride at or before ``at`` among the detailed days."""
+        self._require(local_day(at))
+        end = bisect.bisect_right(self._rides, at, key=_at)
+        return self._rides[end - 1] if end else None
+
+    def spent_up_to(self, at: dt.datetime) -> tuple[int, int]:
+        """What the rides up to ``at`` were charged on its local day and in its month."""
+        day = local_day(at)
+        self._require(day)
+        today = self._by_day.get(day, [])
+        spent_day = sum(r.charged for r in today[: bisect.bisect_right(today, at, key=_at)])
+        earlier_days = sum(
+            total
+            for d, total in self._totals.items()
+            if d < day and d.month == day.month and d.year == day.year
+        )
+        return spent_day, spent_day + earlier_days
+
+    def _require(self, day: dt.date) -> None:
+        if not self.covers(day):
+            raise ValueError(f"the ride history holds only a total for {day}; read that day first")
+
+
 @dataclass(frozen=True, slots=True)
 class FareQuote:
     full_fare: int
@@ -216,10 +291,13 @@ def base_fare(policy: TransitPolicy, ride: Ride) -> tuple[int, float | None, str
 
 
 def quote_fare(
-    policy: TransitPolicy, ride: Ride, category: str, history: Sequence[PriorRide]
+    policy: TransitPolicy,
+    ride: Ride,
+    category: str,
+    history: RideHistory | Sequence[PriorRide],
 ) -> FareQuote:
-    """The fare in fen of ``ride`` for a card of ``category`` given the card's rides in time
-    order (``history`` may hold later rides too; only those up to ``ride.at`` count)."""
+    """The fare in fen of ``ride`` for a card of ``category`` given the card's earlier rides
+    (``history`` may hold later rides too; only those up to ``ride.at`` count)."""
     if category not in policy.categories:
         raise InvalidInput(f"unknown card category {category!r}", field="category")
     full, km, why = base_fare(policy, ride)
@@ -239,26 +317,16 @@ def quote_fare(
     if percent != 100:
         fare = fare * percent // 100
         steps.append(f"category {category} pays {percent}%: {fare}")
-    # history is in time order: the rides up to this one end at ``end``.
-    end = bisect.bisect_right(history, ride.at, key=lambda r: r.at)
-    if end and fare > 0:
-        last = history[end - 1]
+    rides = history if isinstance(history, RideHistory) else RideHistory(history)
+    last = rides.last_up_to(ride.at)
+    if last is not None and fare > 0:
         window = dt.timedelta(minutes=policy.transfer.window_minutes)
         if ride.at - last.at <= window and (last.mode, last.line) != (ride.mode, ride.line):
             discount = min(fare, policy.transfer.discount)
             if discount:
                 fare -= discount
                 steps.append(f"transfer within {policy.transfer.window_minutes} min: −{discount}")
-    day_start = dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
-    month_start = day_start.replace(day=1)
-    spent_day = spent_month = 0
-    for index in range(end - 1, -1, -1):
-        prior = history[index]
-        if prior.at < month_start:
-            break
-        spent_month += prior.charged
-        if prior.at >= day_start:
-            spent_day += prior.charged
+    spent_day, spent_month = rides.spent_up_to(ride.at)
     room = max(0, min(policy.caps.daily - spent_day, policy.caps.monthly - spent_month))
     if fare > room:
         fare = room

@@ -7,7 +7,6 @@ gates tap once, at the exit, with the entry station read from the card or the co
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,24 +49,21 @@ def policy_on(on: dt.date, *, allow_illustrative: bool | None = None) -> fares.T
     return fares.packaged_transit_policy(node.city_code, on, allow_illustrative=allow)
 
 
-def _month_start(at: dt.datetime, window_minutes: int) -> dt.datetime:
-    local = at.astimezone(_LOCAL)
-    month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return min(month_start, local - dt.timedelta(minutes=window_minutes))
-
-
 def _history(
-    session: Session, card_no: str, since: dt.datetime, until: dt.datetime
-) -> list[fares.PriorRide]:
-    return [
-        fares.PriorRide(
-            mode=str(tap.details.get("mode", "")),
-            line=str(tap.details.get("line", "")),
-            at=tap.tapped_at,
-            charged=tap.amount,
+    session: Session, card_nos: list[str], days: set[dt.date]
+) -> dict[str, fares.RideHistory]:
+    """The cards' rides as pricing on ``days`` needs them. The day before each is detailed too:
+    a transfer window (at most a day long) can reach back across midnight."""
+    detailed = days | {day - dt.timedelta(days=1) for day in days}
+    found = acquiring.ride_history_of_cards(session, card_nos, days=detailed)
+    return {
+        card_no: fares.RideHistory(
+            (fares.PriorRide(r.mode, r.line, r.at, r.amount) for r in known.rides),
+            detailed_days=detailed,
+            day_totals=known.day_totals,
         )
-        for tap in acquiring.rides_of_card(session, card_no, since=since, until=until)
-    ]
+        for card_no, known in found.items()
+    }
 
 
 def _ride_of(mode: str, at: dt.datetime, details: dict[str, Any]) -> fares.Ride:
@@ -87,10 +83,8 @@ class _RidePricer:
     def __init__(self, terminal: acquiring.Terminal, kind: acquiring.MerchantKind) -> None:
         self._terminal = terminal
         self._mode = kind.value
-        self._rides: dict[str, list[fares.PriorRide]] = {}
+        self._rides: dict[str, fares.RideHistory] = {}
         self._categories: dict[tuple[str, dt.date], str] = {}
-        self._months: dict[tuple[str, int, int], str | None] = {}
-        self._cards: dict[str, Any] = {}  # strong references: the identity map is weak
 
     def __call__(
         self,
@@ -108,57 +102,35 @@ class _RidePricer:
             category = self._category(session, identity.card_no, day)
             history = self._rides.get(identity.card_no)
             if history is None:
-                since = _month_start(at, policy.transfer.window_minutes)
-                until = clock.now() + dt.timedelta(days=1)
-                history = self._rides[identity.card_no] = _history(
-                    session, identity.card_no, since, until
-                )
+                # Online: one card, one ride. An upload read all of its cards in ``prepare``.
+                history = _history(session, [identity.card_no], {day})[identity.card_no]
+                self._rides[identity.card_no] = history
             quoted = fares.quote_fare(policy, ride, category, history)
         except InvalidInput as error:
             details["error"] = error.detail
             raise acquiring.decline("invalid-route") from None
-        bisect.insort(
-            history, fares.PriorRide(self._mode, ride.line, at, quoted.fare), key=lambda r: r.at
-        )
+        history.add(fares.PriorRide(self._mode, ride.line, at, quoted.fare))
         return acquiring.Priced(quoted.fare, {"category": category, **quoted.as_details()})
 
-    def prepare(self, session: Session, first_taps: dict[str, dt.datetime]) -> None:
-        """Read the rides of every card of an upload with one query per 900 cards."""
-        if not first_taps:
+    def prepare(self, session: Session, card_nos: list[str], days: set[dt.date]) -> None:
+        """Read what pricing needs of every card of an upload for the upload's days at once:
+        their rides and their holders' categories."""
+        if not card_nos:
             return
-        earliest = min(first_taps.values())
-        window = policy_on(earliest.astimezone(_LOCAL).date()).transfer.window_minutes
-        since = _month_start(earliest, window)
-        until = clock.now() + dt.timedelta(days=1)
-        found = acquiring.rides_of_cards(session, list(first_taps), since=since, until=until)
-        for card_no in first_taps:
-            self._rides[card_no] = [
-                fares.PriorRide(mode=ride.mode, line=ride.line, at=ride.at, charged=ride.amount)
-                for ride in found.get(card_no, [])
-            ]
-
-    def _card(self, session: Session, card_no: str) -> Any:
-        if card_no not in self._cards:
-            self._cards[card_no] = cards_service.get_card(session, card_no)
-        return self._cards[card_no]
+        self._rides.update(_history(session, card_nos, days))
+        found = cards_service.get_cards(session, card_nos)
+        self._categories.update(
+            (key, category.value)
+            for key, category in cards_service.card_categories(
+                session, found.values(), days
+            ).items()
+        )
 
     def _category(self, session: Session, card_no: str, day: dt.date) -> str:
-        """The card category on ``day``. Age is the only input that changes within a month and
-        it only grows, so equal categories on the first and last day hold for the whole month."""
-        month = (card_no, day.year, day.month)
-        if month not in self._months:
-            card = self._card(session, card_no)
-            first = day.replace(day=1)
-            last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-            start = cards_service.card_category(session, card, first).value
-            end = cards_service.card_category(session, card, last).value
-            self._months[month] = start if start == end else None
-        whole_month = self._months[month]
-        if whole_month is not None:
-            return whole_month
+        """The card category on ``day`` (prepared for uploads, read one by one online)."""
         key = (card_no, day)
         if key not in self._categories:
-            card = self._card(session, card_no)
+            card = cards_service.get_card(session, card_no)
             self._categories[key] = cards_service.card_category(session, card, day).value
         return self._categories[key]
 
@@ -231,12 +203,12 @@ def quote(
         raise InvalidInput("mode is bus or metro", field="mode")
     policy = policy_on(at.astimezone(_LOCAL).date(), allow_illustrative=allow_illustrative)
     ride = _ride_of(mode, at, {"line": line, "entry": entry, "exit": exit})
-    history: list[fares.PriorRide] = []
+    history = fares.RideHistory()
     if card_no is not None:
         card = cards_service.get_card(session, card_no)
-        category = cards_service.card_category(session, card, at.astimezone(_LOCAL).date()).value
-        since = _month_start(at, policy.transfer.window_minutes)
-        history = _history(session, card.card_no, since, at)
+        day = at.astimezone(_LOCAL).date()
+        category = cards_service.card_category(session, card, day).value
+        history = _history(session, [card.card_no], {day})[card.card_no]
     return fares.quote_fare(policy, ride, category or "ordinary", history)
 
 

@@ -14,6 +14,7 @@ from yikatong.transit import fares
 CST = dt.timezone(dt.timedelta(hours=8))
 POLICY = fares.packaged_transit_policy("370200", dt.date(2025, 3, 10), allow_illustrative=True)
 MORNING = dt.datetime(2025, 3, 10, 8, 0, tzinfo=CST)
+POLICY_APRIL = fares.packaged_transit_policy("370200", dt.date(2025, 4, 1), allow_illustrative=True)
 
 
 def bus(line: str, at: dt.datetime = MORNING) -> fares.Ride:
@@ -146,3 +147,49 @@ def test_fares_are_never_negative_never_above_the_full_fare_and_caps_hold(
         by_month[key] = by_month.get(key, 0) + prior.charged
     assert max(by_day.values()) <= POLICY.caps.daily
     assert max(by_month.values()) <= POLICY.caps.monthly
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=30 * 24 * 60 - 1),
+            st.sampled_from(["1", "2", "26", "321"]),
+            st.integers(min_value=0, max_value=400),
+        ),
+        max_size=60,
+    ),
+    st.integers(min_value=1, max_value=30),
+    st.integers(min_value=0, max_value=24 * 60 - 1),
+)
+def test_a_history_summarised_by_day_prices_like_the_full_list(
+    earlier: list[tuple[int, str, int]], day_of_month: int, minute: int
+) -> None:
+    """Uploads read only the priced day and the day before ride by ride, other days as totals:
+    every quote must equal the one priced from every ride one by one."""
+    start = dt.datetime(2025, 4, 1, tzinfo=CST)
+    rides = [
+        fares.PriorRide("bus", line, start + dt.timedelta(minutes=at), charged)
+        for at, line, charged in earlier
+    ]
+    at = start + dt.timedelta(days=day_of_month - 1, minutes=minute)
+    day = at.date()
+    detailed = {day, day - dt.timedelta(days=1)}
+    totals: dict[dt.date, int] = {}
+    for ride in rides:
+        if ride.at.date() not in detailed:
+            totals[ride.at.date()] = totals.get(ride.at.date(), 0) + ride.charged
+    summarised = fares.RideHistory(
+        [r for r in rides if r.at.date() in detailed], detailed_days=detailed, day_totals=totals
+    )
+    for line in ("1", "321"):
+        assert fares.quote_fare(POLICY_APRIL, bus(line, at), "ordinary", summarised) == (
+            fares.quote_fare(POLICY_APRIL, bus(line, at), "ordinary", rides)
+        )
+
+
+def test_a_history_refuses_to_price_a_day_it_holds_only_as_a_total() -> None:
+    day = MORNING.date()
+    history = fares.RideHistory(detailed_days={day}, day_totals={day - dt.timedelta(days=3): 500})
+    with pytest.raises(ValueError, match="only a total"):
+        fares.quote_fare(POLICY, bus("1", MORNING + dt.timedelta(days=1)), "ordinary", history)
