@@ -43,6 +43,7 @@ app = typer.Typer(
 SUB_APPS: tuple[tuple[str, str], ...] = (
     ("yikatong.cards.cli", "card"),
     ("yikatong.api.cli", "token"),
+    ("yikatong.api.calendar_cli", "calendar"),
     ("yikatong.federation.cli", "federation"),
     ("yikatong.ledger.cli", "ledger"),
     ("yikatong.medical.cli", "medical"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from yikatong.core import clock, db
+from yikatong.core import calendar, clock, db
 from yikatong.core.settings import Settings
 from yikatong.crypto.keyring import Algorithm, DataKeys, KeyStore, SigningKey, TrustList
 
@@ -30,6 +30,8 @@ class Node:
     def open(cls, settings: Settings) -> Node:
         engine = db.make_engine(settings.effective_database_url)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Holiday notices the operator imported for years the calendar package lacks.
+        calendar.load_notices(settings.calendar_dir)
         return cls(
             settings=settings,
             engine=engine,

@@ -16,6 +16,7 @@ from yikatong.node import Node, set_current
 ROUTERS: tuple[str, ...] = (
     "yikatong.cards.api",
     "yikatong.api.system",
+    "yikatong.api.calendar",
     "yikatong.federation.api",
     "yikatong.ledger.api",
     "yikatong.medical.api",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -68,7 +69,11 @@ def record_many(
         "reason": reason.strip()[:200],
         "fields": ",".join(fields),
     }
-    session.execute(insert(AuditEntry), [{**common, "subject_id": s} for s in subject_ids])
+    # The table, not the ORM class: a plain executemany, no unit-of-work bookkeeping per entry.
+    table: Any = AuditEntry.__table__
+    rows = [{**common, "subject_id": s} for s in subject_ids]
+    for start in range(0, len(rows), 5_000):
+        session.execute(insert(table), rows[start : start + 5_000])
     return len(subject_ids)
 
 

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'yikatong.db').as_posix()}"
 
     @property
+    def calendar_dir(self) -> Path:
+        """Holiday notices imported by the operator (``ykt calendar import``), one per year."""
+        return self.data_dir / "calendar"
+
+    @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
 

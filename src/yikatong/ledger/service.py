@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
 from yikatong.core import clock
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
@@ -574,6 +574,54 @@ def _lock_accounts(session: Session, ids: Iterable[int]) -> dict[int, _Counters]
     return locked
 
 
+# Built once, for the single postings (compiled and cached by SQLAlchemy on first use).
+_LOCK_FEW = (
+    select(
+        _ACCOUNTS.c.id,
+        _ACCOUNTS.c.code,
+        _ACCOUNTS.c.debits_must_not_exceed_credits,
+        _ACCOUNTS.c.credits_must_not_exceed_debits,
+        _ACCOUNTS.c.debits_posted,
+        _ACCOUNTS.c.credits_posted,
+        _ACCOUNTS.c.debits_pending,
+        _ACCOUNTS.c.credits_pending,
+    )
+    .where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+_KEY_TAKEN = select(_TRANSFERS.c.id).where(_TRANSFERS.c.idempotency_key == bindparam("key"))
+_ADD_TO_COUNTERS = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("b_id"))
+    .values(
+        debits_posted=_ACCOUNTS.c.debits_posted + bindparam("b_dp"),
+        credits_posted=_ACCOUNTS.c.credits_posted + bindparam("b_cp"),
+        debits_pending=_ACCOUNTS.c.debits_pending + bindparam("b_dpe"),
+        credits_pending=_ACCOUNTS.c.credits_pending + bindparam("b_cpe"),
+    )
+)
+
+
+def _lock_pair(session: Session, first: int, second: int) -> dict[int, _Counters]:
+    """``_lock_accounts`` of a posting's two accounts, with a statement built once."""
+    locked: dict[int, _Counters] = {}
+    for row in session.execute(_LOCK_FEW, {"ids": sorted({first, second})}):
+        counters = _Counters(
+            id=int(row[0]),
+            code=str(row[1]),
+            dmnec=bool(row[2]),
+            cmned=bool(row[3]),
+            debits_posted=int(row[4]),
+            credits_posted=int(row[5]),
+            debits_pending=int(row[6]),
+            credits_pending=int(row[7]),
+        )
+        counters.start = counters.snapshot()
+        locked[counters.id] = counters
+    return locked
+
+
 def _write_counters(session: Session, accounts: Iterable[_Counters]) -> None:
     """Add each account's net change to its stored counters (one executemany)."""
     params = []
@@ -617,17 +665,7 @@ def _write_counters(session: Session, accounts: Iterable[_Counters]) -> None:
         )
         _expire_accounts(session)
         return
-    stmt = (
-        update(_ACCOUNTS)
-        .where(_ACCOUNTS.c.id == bindparam("b_id"))
-        .values(
-            debits_posted=_ACCOUNTS.c.debits_posted + bindparam("b_dp"),
-            credits_posted=_ACCOUNTS.c.credits_posted + bindparam("b_cp"),
-            debits_pending=_ACCOUNTS.c.debits_pending + bindparam("b_dpe"),
-            credits_pending=_ACCOUNTS.c.credits_pending + bindparam("b_cpe"),
-        )
-    )
-    session.execute(stmt, params)
+    session.execute(_ADD_TO_COUNTERS, params)
     _expire_accounts(session)
 
 
@@ -698,6 +736,8 @@ def _replay(
     content: tuple[str, int, int, int, int, int | None, int | None],
 ) -> Transfer | None:
     """The earlier transfer under ``key`` if its content matches; Conflict if it does not."""
+    if session.execute(_KEY_TAKEN, {"key": key}).first() is None:
+        return None  # the usual case, answered without building an ORM query
     earlier = session.scalar(select(Transfer).where(Transfer.idempotency_key == key))
     if earlier is None:
         return None
@@ -730,6 +770,23 @@ def _insert(session: Session, transfer: Transfer) -> Transfer:
     return transfer
 
 
+def _insert_posting(session: Session, **values: Any) -> Transfer:
+    """``_insert`` of a new posting given every column: one INSERT, without a unit-of-work flush.
+
+    The returned Transfer is attached to the session as if it had been read back."""
+    try:
+        result = session.execute(insert(_TRANSFERS), [{**values, "metadata": values["meta"]}])
+    except IntegrityError as exc:
+        raise Conflict(
+            f"transfer {values['idempotency_key']!r} collides with one posted concurrently "
+            "(same key, hold or reversal); read it back and retry with a new key if needed"
+        ) from exc
+    transfer = Transfer(id=int(result.inserted_primary_key[0]), **values)
+    make_transient_to_detached(transfer)
+    session.add(transfer)
+    return transfer
+
+
 # --------------------------------------------------------------------------- single postings
 
 
@@ -757,7 +814,7 @@ def post_transfer(
         None,
         reverses_id,
     )
-    locked = _lock_accounts(session, (request.debit_account_id, request.credit_account_id))
+    locked = _lock_pair(session, request.debit_account_id, request.credit_account_id)
     _unknown((request.debit_account_id, request.credit_account_id), locked)
     earlier = _replay(session, request.idempotency_key, content)
     if earlier is not None:
@@ -767,21 +824,20 @@ def post_transfer(
     if refusal is not None:
         raise refusal
     now = clock.now()
-    transfer = _insert(
+    transfer = _insert_posting(
         session,
-        Transfer(
-            idempotency_key=request.idempotency_key,
-            kind=kind,
-            debit_account_id=request.debit_account_id,
-            credit_account_id=request.credit_account_id,
-            amount=request.amount,
-            code=request.code,
-            expires_at=now + request.timeout if request.timeout is not None else None,
-            linked_id=linked_id,
-            reverses_id=reverses_id,
-            meta=dict(request.metadata or {}),
-            created_at=now,
-        ),
+        idempotency_key=request.idempotency_key,
+        kind=kind,
+        debit_account_id=request.debit_account_id,
+        credit_account_id=request.credit_account_id,
+        amount=request.amount,
+        code=request.code,
+        pending_id=None,
+        expires_at=now + request.timeout if request.timeout is not None else None,
+        linked_id=linked_id,
+        reverses_id=reverses_id,
+        meta=dict(request.metadata or {}),
+        created_at=now,
     )
     _apply(debit, credit, kind, request.amount)
     _write_counters(session, (debit, credit))
