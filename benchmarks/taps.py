@@ -21,6 +21,7 @@ baseline is the same server answering ``GET /api/v1/node`` at the same rate in t
 Goal (issue 4): p99 under 50 ms at 200 requests/s.
 
     .venv/bin/python benchmarks/taps.py [--quick] [--taps N] [--batch-size B] [--rate R]
+        [--riders N] [--days D]
 """
 
 from __future__ import annotations
@@ -321,8 +322,11 @@ def main() -> None:
     parser.add_argument("--taps", type=int, help="taps for the bulk path")
     parser.add_argument("--batch-size", type=int, help="taps per upload")
     parser.add_argument("--rate", type=float, help="online requests per second (200; quick 50)")
+    parser.add_argument("--riders", type=int, help="cards riding (10000; quick 300)")
+    parser.add_argument("--days", type=int, help="days the taps are spread over (29; quick 4)")
     args = parser.parse_args()
     riders, naive_n, bulk_n, batch, days = SIZES["quick" if args.quick else "full"]
+    riders, days = args.riders or riders, args.days or days
     bulk_n = args.taps or bulk_n
     batch = args.batch_size or batch
     rng = random.Random(20250310)

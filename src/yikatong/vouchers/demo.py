@@ -2,9 +2,10 @@
 5000−500 and 2000−300 yuan, released daily at 10:00, valid 24 h, 10M yuan of municipal money —
 started yesterday, with the appliance retailers of the seed as merchants (one till each).
 
-Yesterday at 10:00 card holders claimed vouchers and some used them in the afternoon; today the
-unused ones are reclaimed once their 24 hours have passed, and (after 10:00) today's release is
-being claimed. Everything goes through the services with the clock set to each moment. The tills'
+Yesterday at 10:00 card holders claimed vouchers and some used them in the afternoon; in the
+evening one buyer returned the appliance (退货: the discount goes back to the campaign and the
+still-valid voucher is given back). Today the unused ones are reclaimed once their 24 hours have
+passed, and (after 10:00) today's release is being claimed. Everything goes through the services with the clock set to each moment. The tills'
 private keys are appended to ``data_dir/demo/terminal-keys.tsv``. Loading twice adds nothing.
 """
 
@@ -96,7 +97,8 @@ def seed_demo(node: Node, rng: random.Random) -> dict[str, int]:
         for terminal_no, private in keys.items():
             out.write(f"{terminal_no}\tEd25519\t{private.hex()}\n")
     figures = {"campaigns": 1, "merchants": len(MERCHANTS), "claimed": 0, "redeemed": 0}
-    figures["reclaimed"] = 0
+    figures["reclaimed"] = figures["refunded"] = 0
+    sales: list[tuple[str, str, str, int]] = []  # merchant, voucher, order, amount
     codes = [t.code for t in TYPES]
     order = 0
     with clock.clock_override(fixed):
@@ -112,16 +114,33 @@ def seed_demo(node: Node, rng: random.Random) -> dict[str, int]:
                 vtype = next(t for t in TYPES if t.code == type_code)
                 merchant = rng.choice(MERCHANTS)[0]
                 fixed.set(_at(yesterday, rng.randint(13, 20), rng.randint(0, 59)))
+                order_ref = f"DEMO-{yesterday:%Y%m%d}-{order:04d}"
+                amount = vtype.threshold + rng.randint(0, 200_000)
                 with node.transaction() as session:
                     service.redeem_voucher(
                         session,
                         acquiring.get_terminal(session, till_no(merchant)),
-                        order_ref=f"DEMO-{yesterday:%Y%m%d}-{order:04d}",
-                        order_amount=vtype.threshold + rng.randint(0, 200_000),
+                        order_ref=order_ref,
+                        order_amount=amount,
                         card_no=card_no,
                         voucher_code=voucher.code,
                     )
                     figures["redeemed"] += 1
+                sales.append((merchant, voucher.code, order_ref, amount))
+        if sales:
+            # 21:30: the first buyer brings the appliance back, the whole order is refunded.
+            merchant, voucher_code, order_ref, amount = sales[0]
+            fixed.set(_at(yesterday, 21, 30))
+            with node.transaction() as session:
+                service.refund_voucher(
+                    session,
+                    acquiring.get_terminal(session, till_no(merchant)),
+                    voucher_code=voucher_code,
+                    order_ref=order_ref,
+                    refund_ref=f"RET-{order_ref}",
+                    amount=amount,
+                )
+            figures["refunded"] = 1
         # Today: the reclaim job, then (after 10:00) today's release.
         fixed.set(real_now)
         with node.transaction() as session:

@@ -26,5 +26,14 @@ def test_the_demo_city_runs_the_appliance_voucher_campaign(node: Node) -> None:
         assert sum(t.claimed for t in report.types) == figures["claimed"]
         assert report.paid == sum(t.discount_paid for t in report.types) > 0
         assert report.budget == demo.BUDGET
+        # One appliance came back: its discount returned to the campaign, the voucher given back.
+        assert figures["refunded"] == 1
+        assert sum(t.refunded for t in report.types) == 1
+        assert report.clawed_back > 0
+        assert (
+            report.subsidy
+            == report.paid - report.clawed_back
+            == sum(t.subsidy for t in report.types)
+        )
         assert ledger.verify(session) == []
     assert demo.seed_demo(node, random.Random(5)) == {"campaigns": 1}
