@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, null, select, union_all, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.sql.expression import BindParameter, CompoundSelect
 
 from yikatong.acquiring.models import (
     TRANSIT_KINDS,
@@ -89,6 +90,7 @@ __all__ = [
     "register_terminal",
     "retire_terminal",
     "reverse_tap",
+    "ride_history_of_card",
     "ride_history_of_cards",
     "ride_life_signs",
     "rides_of_card",
@@ -298,6 +300,17 @@ def sign_request(
     return ed25519.sign(private_key, message).hex()
 
 
+# The statements of every terminal request, built once.
+_TERMINAL_BY_NO = select(Terminal).where(Terminal.terminal_no == bindparam("terminal_no"))
+_CONSUME_SEQ = (
+    update(Terminal)
+    .where(Terminal.id == bindparam("terminal_id"), Terminal.last_request_seq < bindparam("seq"))
+    .values(last_request_seq=bindparam("seq"))
+    .execution_options(synchronize_session=False)
+)
+_CONSUME_SEQ_RETURNING = _CONSUME_SEQ.returning(Terminal)
+
+
 def authenticate_terminal(
     session: Session,
     *,
@@ -321,9 +334,7 @@ def authenticate_terminal(
         ts, sequence, sig = int(timestamp), int(seq), bytes.fromhex(signature)
     except ValueError:
         raise Unauthorized("X-Timestamp and X-Sequence are integers, X-Signature is hex") from None
-    terminal = session.scalar(
-        select(Terminal).where(Terminal.terminal_no == terminal_no.strip().upper())
-    )
+    terminal = session.scalar(_TERMINAL_BY_NO, {"terminal_no": terminal_no.strip().upper()})
     if terminal is None or terminal.state is not TerminalState.ACTIVE:
         raise Unauthorized(f"terminal {terminal_no} is not registered or has been retired")
     now = clock.now()
@@ -346,22 +357,26 @@ def authenticate_terminal(
         valid = ed25519.verify(terminal.public_key, message, sig)
     if not valid:
         raise Unauthorized(f"the signature of terminal {terminal.terminal_no} does not verify")
-    # Conditional update: of two requests with the same sequence only one can win.
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            update(Terminal)
-            .where(Terminal.id == terminal.id, Terminal.last_request_seq < sequence)
-            .values(last_request_seq=sequence)
-        ),
-    )
-    if result.rowcount != 1:
+    # Conditional update: of two requests with the same sequence only one can win. The winner
+    # reads the terminal back as updated (and locked): with RETURNING where the database has it.
+    params = {"terminal_id": terminal.id, "seq": sequence}
+    if session.get_bind().dialect.update_returning:
+        won = session.execute(
+            _CONSUME_SEQ_RETURNING,
+            params,
+            execution_options={"synchronize_session": False, "populate_existing": True},
+        ).scalar_one_or_none()
+    else:
+        result = cast(CursorResult[Any], session.execute(_CONSUME_SEQ, params))
+        won = terminal if result.rowcount == 1 else None
+        if won is not None:
+            session.refresh(terminal)
+    if won is None:
         raise Unauthorized(
             f"request sequence {sequence} was already used by terminal {terminal.terminal_no}; "
             "send a larger one",
             last_sequence=terminal.last_request_seq,
         )
-    session.refresh(terminal)
     return terminal
 
 
@@ -374,6 +389,9 @@ class CardIdentity:
     card_ref: str
     resident_id: int
     state: str
+    # Online: the card as read with its holder's category facts, so that a pricer needs no
+    # second read of the card (None for QR codes and offline taps).
+    holding: cards_service.CardHolding | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,9 +420,15 @@ def card_account(session: Session, card_no: str, purse: Purse) -> int:
         if purse == "transport"
         else ledger.AccountKind.CARD_FINANCIAL
     )
+    code = f"card:{card_no}:{purse}"
+    found = ledger.existing_account_id(
+        session, code, kind=kind, owner_type="card", owner_id=card_no
+    )
+    if found is not None:
+        return found
     account = ledger.open_account(
         session,
-        code=f"card:{card_no}:{purse}",
+        code=code,
         kind=kind,
         name=f"card {card_no} {'transport purse' if purse == 'transport' else 'financial account'}",
         owner_type="card",
@@ -425,10 +449,10 @@ def card_accounts(session: Session, card_nos: Iterable[str], purse: Purse) -> di
 
 def _identity_of_card(session: Session, card_no: str) -> CardIdentity:
     try:
-        card = cards_service.get_card(session, card_no)
+        card = cards_service.get_card_holding(session, card_no)
     except (NotFound, InvalidInput):
         raise _Decline("unknown-card") from None
-    identity = CardIdentity(card.card_no, card.card_ref, card.resident_id, str(card.state))
+    identity = CardIdentity(card.card_no, card.card_ref, card.resident_id, str(card.state), card)
     if card.state != "active":
         raise _Decline(f"card-{card.state}", identity)
     return identity
@@ -453,16 +477,28 @@ def _purse_of(merchant: Merchant) -> Purse:
     return "transport" if merchant.kind in TRANSIT_KINDS else "fin"
 
 
+_TAPS = cast(Table, Tap.__table__)
+_TERMINALS = cast(Table, Terminal.__table__)
+_MERCHANTS = cast(Table, Merchant.__table__)
+# Statements of the online path, built once (SQLAlchemy then reuses their compiled form).
+_TAP_AT = select(_TAPS.c.id).where(
+    _TAPS.c.terminal_id == bindparam("terminal_id"), _TAPS.c.terminal_seq == bindparam("seq")
+)
+_LOCK_TERMINAL = (
+    select(_TERMINALS.c.id).where(_TERMINALS.c.id == bindparam("terminal_id")).with_for_update()
+)
+_INSERT_TAP = insert(_TAPS)
+
+
 def _existing_tap(session: Session, terminal: Terminal, seq: int) -> Tap | None:
-    return session.scalar(
-        select(Tap).where(Tap.terminal_id == terminal.id, Tap.terminal_seq == seq)
-    )
+    found = session.execute(_TAP_AT, {"terminal_id": terminal.id, "seq": seq}).scalar()
+    return None if found is None else session.get(Tap, found)
 
 
 def _lock_terminal(session: Session, terminal: Terminal) -> None:
     """One request of a terminal at a time: a retried tap waits for the first to commit and then
     finds it, instead of racing it to the unique (terminal, sequence) index."""
-    session.execute(select(Terminal.id).where(Terminal.id == terminal.id).with_for_update())
+    session.execute(_LOCK_TERMINAL, {"terminal_id": terminal.id})
 
 
 def _check_seq(seq: int, field_name: str = "terminal_seq") -> None:
@@ -585,26 +621,36 @@ def _record(
     transfer_id: int | None = None,
     upload_id: int | None = None,
 ) -> Tap:
-    tap = Tap(
-        terminal_id=terminal.id,
-        terminal_seq=seq,
-        merchant_id=merchant.id,
-        channel=channel,
-        card_no=identity.card_no if identity else None,
-        card_ref=identity.card_ref if identity else None,
-        resident_id=identity.resident_id if identity else None,
-        tapped_at=at,
-        business_date=local_date(at),
-        amount=priced.amount,
-        status=status,
-        reason=reason,
-        transfer_id=transfer_id,
-        upload_id=upload_id,
-        details=priced.details,
-        recorded_at=clock.now(),
-    )
+    values: dict[str, Any] = {
+        "terminal_id": terminal.id,
+        "terminal_seq": seq,
+        "merchant_id": merchant.id,
+        "channel": channel,
+        "card_no": identity.card_no if identity else None,
+        "card_ref": identity.card_ref if identity else None,
+        "resident_id": identity.resident_id if identity else None,
+        "tapped_at": at,
+        "business_date": local_date(at),
+        "amount": priced.amount,
+        "status": status,
+        "reason": reason,
+        "transfer_id": transfer_id,
+        "upload_id": upload_id,
+        "details": priced.details,
+        "recorded_at": clock.now(),
+        "cleared_run_id": None,
+        "reversal_transfer_id": None,
+        "reversed_at": None,
+        "reversal_date": None,
+        "reversal_run_id": None,
+    }
+    # One INSERT instead of a unit-of-work flush; the Tap is attached as if read back.
+    result = cast(CursorResult[Any], session.execute(_INSERT_TAP, values))
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT
+    tap = Tap(id=int(key[0]), **values)
+    make_transient_to_detached(tap)
     session.add(tap)
-    session.flush()
     return tap
 
 
@@ -958,6 +1004,85 @@ def ride_history_of_cards(
         )
         for card_no, day, total in connection.execute(totals):
             found[str(card_no)].day_totals[day] = int(total or 0)
+    return found
+
+
+def _ride_history_statement() -> CompoundSelect[*tuple[Any, ...]]:
+    transit = select(_MERCHANTS.c.id).where(_MERCHANTS.c.kind.in_(TRANSIT_KINDS))
+    counted = _TAPS.c.status.in_((TapStatus.APPROVED, TapStatus.DEBT))
+    days: BindParameter[list[dt.date]] = bindparam("days", expanding=True)
+    rides = select(
+        _TAPS.c.id,
+        _TAPS.c.tapped_at,
+        _TAPS.c.business_date,
+        _TAPS.c.amount,
+        Tap.details["mode"].as_string(),
+        Tap.details["line"].as_string(),
+    ).where(
+        _TAPS.c.card_no == bindparam("card_no"),
+        _TAPS.c.tapped_at >= bindparam("rides_from", type_=_TAPS.c.tapped_at.type),
+        _TAPS.c.tapped_at < bindparam("rides_until", type_=_TAPS.c.tapped_at.type),
+        _TAPS.c.business_date.in_(days),
+        counted,
+        _TAPS.c.merchant_id.in_(transit),
+    )
+    totals = (
+        select(
+            null(),
+            null(),
+            _TAPS.c.business_date,
+            func.sum(_TAPS.c.amount),
+            null(),
+            null(),
+        )
+        .where(
+            _TAPS.c.card_no == bindparam("card_no"),
+            _TAPS.c.tapped_at >= bindparam("totals_from", type_=_TAPS.c.tapped_at.type),
+            _TAPS.c.tapped_at < bindparam("totals_until", type_=_TAPS.c.tapped_at.type),
+            _TAPS.c.business_date.not_in(days),
+            counted,
+            _TAPS.c.merchant_id.in_(transit),
+        )
+        .group_by(_TAPS.c.business_date)
+    )
+    return union_all(rides, totals)
+
+
+# Online authorisation prices one ride of one card: both halves of ``ride_history_of_cards``
+# in one statement, built once.
+_RIDE_HISTORY_OF_CARD = _ride_history_statement()
+
+
+def ride_history_of_card(session: Session, card_no: str, *, days: Iterable[dt.date]) -> CardRides:
+    """``ride_history_of_cards`` of one card (online authorisation), in one statement."""
+    wanted = sorted(set(days))
+    found = CardRides([], {})
+    if not wanted:
+        return found
+    first, last = wanted[0], wanted[-1]
+
+    def local_midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
+
+    rows = session.execute(
+        _RIDE_HISTORY_OF_CARD,
+        {
+            "card_no": card_no,
+            "days": wanted,
+            "rides_from": local_midnight(first),
+            "rides_until": local_midnight(last + dt.timedelta(days=1)),
+            "totals_from": local_midnight(first.replace(day=1)),
+            "totals_until": local_midnight(last),
+        },
+    )
+    rides: list[tuple[dt.datetime, int, RideRow]] = []
+    for tap_id, at, day, amount, mode, line in rows:
+        if tap_id is None:
+            found.day_totals[day] = int(amount or 0)
+        else:
+            rides.append((at, int(tap_id), RideRow(mode or "", line or "", at, int(amount))))
+    rides.sort(key=lambda ride: (ride[0], ride[1]))
+    found.rides.extend(ride for _, _, ride in rides)
     return found
 
 

@@ -32,6 +32,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    CursorResult,
     Table,
     and_,
     any_,
@@ -273,6 +274,23 @@ def account_ids_by_code(session: Session, codes: Iterable[str]) -> dict[str, int
             )
         )
     return found
+
+
+_ACCOUNT_BY_CODE = select(
+    _ACCOUNTS.c.id, _ACCOUNTS.c.kind, _ACCOUNTS.c.owner_type, _ACCOUNTS.c.owner_id
+).where(_ACCOUNTS.c.code == bindparam("code"))
+
+
+def existing_account_id(
+    session: Session, code: str, *, kind: AccountKind, owner_type: str, owner_id: str
+) -> int | None:
+    """Id of the account with this code if it exists with this kind and owner (what
+    ``open_account(..., exist_ok=True)`` would return), else None: one statement built once,
+    for hot paths that open accounts on first use."""
+    row = session.execute(_ACCOUNT_BY_CODE, {"code": code}).first()
+    if row is None or (row[1], row[2], row[3]) != (kind, owner_type, owner_id):
+        return None
+    return int(row[0])
 
 
 def list_accounts(
@@ -590,6 +608,7 @@ _LOCK_FEW = (
     .order_by(_ACCOUNTS.c.id)
     .with_for_update()
 )
+_INSERT_TRANSFER = insert(_TRANSFERS)
 _KEY_TAKEN = select(_TRANSFERS.c.id).where(_TRANSFERS.c.idempotency_key == bindparam("key"))
 _ADD_TO_COUNTERS = (
     update(_ACCOUNTS)
@@ -775,13 +794,16 @@ def _insert_posting(session: Session, **values: Any) -> Transfer:
 
     The returned Transfer is attached to the session as if it had been read back."""
     try:
-        result = session.execute(insert(_TRANSFERS), [{**values, "metadata": values["meta"]}])
+        params = {("metadata" if name == "meta" else name): value for name, value in values.items()}
+        result = cast(CursorResult[Any], session.execute(_INSERT_TRANSFER, params))
     except IntegrityError as exc:
         raise Conflict(
             f"transfer {values['idempotency_key']!r} collides with one posted concurrently "
             "(same key, hold or reversal); read it back and retry with a new key if needed"
         ) from exc
-    transfer = Transfer(id=int(result.inserted_primary_key[0]), **values)
+    key = result.inserted_primary_key
+    assert key is not None  # a single-row INSERT
+    transfer = Transfer(id=int(key[0]), **values)
     make_transient_to_detached(transfer)
     session.add(transfer)
     return transfer
@@ -1352,6 +1374,7 @@ __all__ = [
     "available",
     "balance",
     "balance_at",
+    "existing_account_id",
     "expire_pending",
     "get_account",
     "get_account_by_code",

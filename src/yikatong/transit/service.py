@@ -54,16 +54,27 @@ def _history(
 ) -> dict[str, fares.RideHistory]:
     """The cards' rides as pricing on ``days`` needs them. The day before each is detailed too:
     a transfer window (at most a day long) can reach back across midnight."""
-    detailed = days | {day - dt.timedelta(days=1) for day in days}
+    detailed = _detailed(days)
     found = acquiring.ride_history_of_cards(session, card_nos, days=detailed)
-    return {
-        card_no: fares.RideHistory(
-            (fares.PriorRide(r.mode, r.line, r.at, r.amount) for r in known.rides),
-            detailed_days=detailed,
-            day_totals=known.day_totals,
-        )
-        for card_no, known in found.items()
-    }
+    return {card_no: _ride_history(known, detailed) for card_no, known in found.items()}
+
+
+def _history_of_card(session: Session, card_no: str, day: dt.date) -> fares.RideHistory:
+    """``_history`` of one card for one day (online authorisation), in one query."""
+    detailed = _detailed({day})
+    return _ride_history(acquiring.ride_history_of_card(session, card_no, days=detailed), detailed)
+
+
+def _detailed(days: set[dt.date]) -> set[dt.date]:
+    return days | {day - dt.timedelta(days=1) for day in days}
+
+
+def _ride_history(known: acquiring.CardRides, detailed: set[dt.date]) -> fares.RideHistory:
+    return fares.RideHistory(
+        (fares.PriorRide(r.mode, r.line, r.at, r.amount) for r in known.rides),
+        detailed_days=detailed,
+        day_totals=known.day_totals,
+    )
 
 
 def _ride_of(mode: str, at: dt.datetime, details: dict[str, Any]) -> fares.Ride:
@@ -99,11 +110,11 @@ class _RidePricer:
         try:
             policy = policy_on(day)
             ride = _ride_of(self._mode, at, details)
-            category = self._category(session, identity.card_no, day)
+            category = self._category(session, identity, day)
             history = self._rides.get(identity.card_no)
             if history is None:
                 # Online: one card, one ride. An upload read all of its cards in ``prepare``.
-                history = _history(session, [identity.card_no], {day})[identity.card_no]
+                history = _history_of_card(session, identity.card_no, day)
                 self._rides[identity.card_no] = history
             quoted = fares.quote_fare(policy, ride, category, history)
         except InvalidInput as error:
@@ -126,23 +137,27 @@ class _RidePricer:
             ).items()
         )
 
-    def _category(self, session: Session, card_no: str, day: dt.date) -> str:
-        """The card category on ``day`` (prepared for uploads, read one by one online)."""
-        key = (card_no, day)
+    def _category(self, session: Session, identity: acquiring.CardIdentity, day: dt.date) -> str:
+        """The card category on ``day``: prepared for uploads, online from the card and holder
+        read with the identity (or read now, for a code)."""
+        key = (identity.card_no, day)
         if key not in self._categories:
-            card = cards_service.get_card(session, card_no)
-            self._categories[key] = cards_service.card_category(session, card, day).value
+            if identity.holding is not None:
+                self._categories[key] = identity.holding.category(day).value
+            else:
+                card = cards_service.get_card(session, identity.card_no)
+                self._categories[key] = cards_service.card_category(session, card, day).value
         return self._categories[key]
 
 
-def _transit_terminal(session: Session, terminal: acquiring.Terminal) -> acquiring.MerchantKind:
+def _transit_merchant(session: Session, terminal: acquiring.Terminal) -> acquiring.Merchant:
     merchant = acquiring.merchant_of(session, terminal)
     if merchant.kind not in acquiring.TRANSIT_KINDS:
         raise Conflict(
             f"terminal {terminal.terminal_no} belongs to {merchant.kind} merchant "
             f"{merchant.code}; rides are taken at bus and metro terminals only"
         )
-    return merchant.kind
+    return merchant
 
 
 def authorise_ride(
@@ -157,7 +172,9 @@ def authorise_ride(
     exit: str | None = None,
 ) -> acquiring.Tap:
     """Online authorisation of a ride (card tap or e-SSC L2 ride code), priced by the policy."""
-    kind = _transit_terminal(session, terminal)
+    # Held for the whole request: ``authorise`` then finds the merchant in the session.
+    merchant = _transit_merchant(session, terminal)
+    kind = merchant.kind
     details: dict[str, Any] = {"line": line or terminal.line}
     if kind is acquiring.MerchantKind.METRO:
         details.update(entry=entry, exit=exit)
@@ -180,7 +197,7 @@ def upload_rides(
     return_taps: bool = True,
 ) -> acquiring.UploadResult:
     """Offline rides uploaded by a bus or a gate (脱机上传), priced in the order they happened."""
-    kind = _transit_terminal(session, terminal)
+    kind = _transit_merchant(session, terminal).kind
     return acquiring.ingest_offline(
         session, terminal, taps, price=_RidePricer(terminal, kind), return_taps=return_taps
     )
