@@ -44,6 +44,7 @@ from yikatong.acquiring.models import (
 from yikatong.cards import service as cards_service
 from yikatong.core import clock
 from yikatong.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from yikatong.core.ids import parse_card_number
 from yikatong.crypto import ed25519, sm2
 from yikatong.crypto.sm3 import sm3
 from yikatong.essc import service as essc_service
@@ -768,22 +769,24 @@ def ingest_offline(
             known.add(tap.terminal_seq)
             fresh.append(tap)
     fresh.sort(key=lambda t: (t.tapped_at, t.terminal_seq))
-    found = cards_service.get_cards(session, (tap.card_no for tap in fresh))
-    cards: dict[str, CardIdentity | None] = {
-        tap.card_no: _identity(found[tap.card_no]) if tap.card_no in found else None
-        for tap in fresh
-    }
+    found = cards_service.get_card_holdings(session, (tap.card_no for tap in fresh))
+    cards: dict[str, CardIdentity | None] = {}
+    for tap in fresh:
+        if tap.card_no not in cards:
+            holding = found.get(_normal_card_no(tap.card_no) or "")
+            cards[tap.card_no] = None if holding is None else _identity(holding)
     deny = _DenyHistory(session, (c.card_ref for c in cards.values() if c is not None))
     known_cards: dict[str, None] = {}
-    days: set[dt.date] = set()
+    first_of_day: dict[dt.date, dt.datetime] = {}  # fresh is in time order
     for tap in fresh:
-        if cards[tap.card_no] is not None:
-            known_cards[tap.card_no] = None
-            days.add(local_date(tap.tapped_at))
+        identity = cards[tap.card_no]
+        if identity is not None:
+            known_cards[identity.card_no] = None
+            first_of_day.setdefault(local_date(tap.tapped_at), tap.tapped_at)
     prepare = getattr(price, "prepare", None)
     if prepare is not None:
         # A pricer may read what it needs for all the batch's cards and days at once.
-        prepare(session, list(known_cards), days)
+        prepare(session, list(known_cards), first_of_day)
     purse_kind = _purse_of(merchant)
     purses = card_accounts(
         session, (c.card_no for c in cards.values() if c is not None), purse_kind
@@ -886,9 +889,18 @@ def ingest_offline(
     )
 
 
-def _identity(card: Any) -> CardIdentity:
+def _identity(holding: cards_service.CardHolding) -> CardIdentity:
     """The card as it is now (its state at tap time is judged from the deny-list history)."""
-    return CardIdentity(card.card_no, card.card_ref, card.resident_id, str(card.state))
+    return CardIdentity(
+        holding.card_no, holding.card_ref, holding.resident_id, str(holding.state), holding
+    )
+
+
+def _normal_card_no(card_no: str) -> str | None:
+    try:
+        return parse_card_number(card_no)
+    except InvalidInput:
+        return None
 
 
 def decline(reason: str) -> _Decline:

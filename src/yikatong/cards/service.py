@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -202,21 +202,19 @@ class CardHolding:
 _CARDS = cast(Table, Card.__table__)
 _RESIDENTS = cast(Table, Resident.__table__)
 # Built once: online authorisation reads one card per request.
-_CARD_HOLDING = (
-    select(
-        _CARDS.c.card_no,
-        _CARDS.c.card_ref,
-        _CARDS.c.resident_id,
-        _CARDS.c.state,
-        _RESIDENTS.c.id,
-        _RESIDENTS.c.birth_date,
-        _RESIDENTS.c.disabled,
-        _RESIDENTS.c.veteran,
-        _RESIDENTS.c.student,
-    )
-    .select_from(_CARDS.outerjoin(_RESIDENTS, _RESIDENTS.c.id == _CARDS.c.resident_id))
-    .where(_CARDS.c.card_no == bindparam("card_no"))
-)
+_CARD_HOLDING = select(
+    _CARDS.c.card_no,
+    _CARDS.c.card_ref,
+    _CARDS.c.resident_id,
+    _CARDS.c.state,
+    _RESIDENTS.c.id,
+    _RESIDENTS.c.birth_date,
+    _RESIDENTS.c.disabled,
+    _RESIDENTS.c.veteran,
+    _RESIDENTS.c.student,
+).select_from(_CARDS.outerjoin(_RESIDENTS, _RESIDENTS.c.id == _CARDS.c.resident_id))
+_CARD_HOLDINGS = _CARD_HOLDING.where(_CARDS.c.card_no.in_(bindparam("numbers", expanding=True)))
+_CARD_HOLDING = _CARD_HOLDING.where(_CARDS.c.card_no == bindparam("card_no"))
 
 
 def get_card_holding(session: Session, card_no: str) -> CardHolding:
@@ -225,58 +223,27 @@ def get_card_holding(session: Session, card_no: str) -> CardHolding:
     row = session.execute(_CARD_HOLDING, {"card_no": number}).first()
     if row is None:
         raise NotFound(f"no card with number {number}; check the number printed on the card")
+    return _holding(row)
+
+
+def _holding(row: Any) -> CardHolding:
     holder = None if row[4] is None else (row[5], bool(row[6]), bool(row[7]), bool(row[8]))
     return CardHolding(row[0], row[1], int(row[2]), CardState(row[3]), holder)
 
 
-def get_cards(session: Session, card_nos: Iterable[str]) -> dict[str, Card]:
-    """The cards with these numbers, by number; malformed and unknown numbers are left out.
-    One query per 900 numbers (bulk paths such as offline uploads)."""
+def get_card_holdings(session: Session, card_nos: Iterable[str]) -> dict[str, CardHolding]:
+    """``get_card_holding`` of many cards, by number, one query per 900 numbers (offline
+    uploads); malformed and unknown numbers are left out."""
     numbers: list[str] = []
     for card_no in dict.fromkeys(card_nos):
         try:
             numbers.append(parse_card_number(card_no))
         except InvalidInput:
             continue
-    found: dict[str, Card] = {}
+    found: dict[str, CardHolding] = {}
     for start in range(0, len(numbers), 900):
-        found.update(
-            (card.card_no, card)
-            for card in session.scalars(
-                select(Card).where(Card.card_no.in_(numbers[start : start + 900]))
-            )
-        )
-    return found
-
-
-def card_categories(
-    session: Session, cards: Iterable[Card], days: Iterable[date]
-) -> dict[tuple[str, date], CardCategory]:
-    """``card_category`` of every card on every day, reading the holders in one query per 900."""
-    wanted = list({card.card_no: card for card in cards}.values())
-    on = sorted(set(days))
-    holders: dict[int, tuple[date, bool, bool, bool]] = {}
-    ids = sorted({card.resident_id for card in wanted})
-    for start in range(0, len(ids), 900):
-        rows = session.execute(
-            select(
-                Resident.id,
-                Resident.birth_date,
-                Resident.disabled,
-                Resident.veteran,
-                Resident.student,
-            ).where(Resident.id.in_(ids[start : start + 900]))
-        )
-        holders.update((row[0], (row[1], row[2], row[3], row[4])) for row in rows)
-    found: dict[tuple[str, date], CardCategory] = {}
-    for card in wanted:
-        if card.resident_id not in holders:
-            raise NotFound(f"card {card.card_no} has no holder in the register")
-        birth, disabled, veteran, student = holders[card.resident_id]
-        for day in on:
-            found[card.card_no, day] = primary_category(
-                entitlements_for(birth, disabled=disabled, veteran=veteran, student=student, on=day)
-            )
+        for row in session.execute(_CARD_HOLDINGS, {"numbers": numbers[start : start + 900]}):
+            found[row[0]] = _holding(row)
     return found
 
 

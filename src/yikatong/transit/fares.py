@@ -168,9 +168,10 @@ class RideHistory:
         *,
         detailed_days: Collection[dt.date] | None = None,
         day_totals: Mapping[dt.date, int] | None = None,
+        in_time_order: bool = False,
     ) -> None:
         self._detailed = None if detailed_days is None else set(detailed_days)
-        self._rides: list[PriorRide] = sorted(rides, key=_at)
+        self._rides: list[PriorRide] = list(rides) if in_time_order else sorted(rides, key=_at)
         self._by_day: dict[dt.date, list[PriorRide]] = {}
         self._totals: dict[dt.date, int] = {}
         for day, total in (day_totals or {}).items():

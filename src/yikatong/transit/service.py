@@ -8,7 +8,7 @@ gates tap once, at the exit, with the entry station read from the card or the co
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +50,18 @@ def policy_on(on: dt.date, *, allow_illustrative: bool | None = None) -> fares.T
 
 
 def _history(
-    session: Session, card_nos: list[str], days: set[dt.date]
+    session: Session, card_nos: list[str], first_of_day: Mapping[dt.date, dt.datetime]
 ) -> dict[str, fares.RideHistory]:
-    """The cards' rides as pricing on ``days`` needs them. The day before each is detailed too:
-    a transfer window (at most a day long) can reach back across midnight."""
-    detailed = _detailed(days)
+    """The cards' rides as pricing the upload's days needs them (``first_of_day``: each day
+    and its earliest tap). The day before is detailed too only where that day's first tap
+    comes within the transfer window after midnight (a night bus): otherwise no ride of the day
+    before can be the "previous ride" of a transfer, and its total is enough for the caps."""
+    detailed = set(first_of_day)
+    for day, first in first_of_day.items():
+        window = dt.timedelta(minutes=policy_on(day).transfer.window_minutes)
+        midnight = dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
+        if first - window < midnight:
+            detailed.add(day - dt.timedelta(days=1))
     found = acquiring.ride_history_of_cards(session, card_nos, days=detailed)
     return {card_no: _ride_history(known, detailed) for card_no, known in found.items()}
 
@@ -71,9 +78,10 @@ def _detailed(days: set[dt.date]) -> set[dt.date]:
 
 def _ride_history(known: acquiring.CardRides, detailed: set[dt.date]) -> fares.RideHistory:
     return fares.RideHistory(
-        (fares.PriorRide(r.mode, r.line, r.at, r.amount) for r in known.rides),
+        [fares.PriorRide(r.mode, r.line, r.at, r.amount) for r in known.rides],
         detailed_days=detailed,
         day_totals=known.day_totals,
+        in_time_order=True,  # read ordered by time
     )
 
 
@@ -123,19 +131,13 @@ class _RidePricer:
         history.add(fares.PriorRide(self._mode, ride.line, at, quoted.fare))
         return acquiring.Priced(quoted.fare, {"category": category, **quoted.as_details()})
 
-    def prepare(self, session: Session, card_nos: list[str], days: set[dt.date]) -> None:
-        """Read what pricing needs of every card of an upload for the upload's days at once:
-        their rides and their holders' categories."""
-        if not card_nos:
-            return
-        self._rides.update(_history(session, card_nos, days))
-        found = cards_service.get_cards(session, card_nos)
-        self._categories.update(
-            (key, category.value)
-            for key, category in cards_service.card_categories(
-                session, found.values(), days
-            ).items()
-        )
+    def prepare(
+        self, session: Session, card_nos: list[str], first_of_day: Mapping[dt.date, dt.datetime]
+    ) -> None:
+        """Read the rides of every card of an upload at once (their holders' categories came
+        with the cards: ``CardIdentity.holding``)."""
+        if card_nos:
+            self._rides.update(_history(session, card_nos, first_of_day))
 
     def _category(self, session: Session, identity: acquiring.CardIdentity, day: dt.date) -> str:
         """The card category on ``day``: prepared for uploads, online from the card and holder
@@ -225,7 +227,7 @@ def quote(
         card = cards_service.get_card(session, card_no)
         day = at.astimezone(_LOCAL).date()
         category = cards_service.card_category(session, card, day).value
-        history = _history(session, [card.card_no], {day})[card.card_no]
+        history = _history_of_card(session, card.card_no, day)
     return fares.quote_fare(policy, ride, category or "ordinary", history)
 
 
