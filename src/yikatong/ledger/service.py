@@ -503,6 +503,22 @@ class _Counters:
     credits_pending: int
     start: tuple[int, int, int, int] = (0, 0, 0, 0)
 
+    @classmethod
+    def of_row(cls, row: Any) -> _Counters:
+        """From (id, code, the two flags, the four counters) as the lock queries read them."""
+        counters = cls(
+            id=int(row[0]),
+            code=str(row[1]),
+            dmnec=bool(row[2]),
+            cmned=bool(row[3]),
+            debits_posted=int(row[4]),
+            credits_posted=int(row[5]),
+            debits_pending=int(row[6]),
+            credits_pending=int(row[7]),
+        )
+        counters.start = counters.snapshot()
+        return counters
+
     def snapshot(self) -> tuple[int, int, int, int]:
         return (self.debits_posted, self.credits_posted, self.debits_pending, self.credits_pending)
 
@@ -556,54 +572,36 @@ def _one_of(session: Session, column: Any, values: list[Any]) -> Iterator[Column
         yield column.in_(values[start : start + _CHUNK])
 
 
+# What ``_Counters.of_row`` reads of a locked account.
+_COUNTER_COLUMNS = (
+    _ACCOUNTS.c.id,
+    _ACCOUNTS.c.code,
+    _ACCOUNTS.c.debits_must_not_exceed_credits,
+    _ACCOUNTS.c.credits_must_not_exceed_debits,
+    _ACCOUNTS.c.debits_posted,
+    _ACCOUNTS.c.credits_posted,
+    _ACCOUNTS.c.debits_pending,
+    _ACCOUNTS.c.credits_pending,
+)
+
+
 def _lock_accounts(session: Session, ids: Iterable[int]) -> dict[int, _Counters]:
     """Lock the rows in ascending id order (deadlock-free) and read their counters."""
     wanted = sorted(set(ids))
     locked: dict[int, _Counters] = {}
     for condition in _one_of(session, _ACCOUNTS.c.id, wanted):
         query = (
-            select(
-                _ACCOUNTS.c.id,
-                _ACCOUNTS.c.code,
-                _ACCOUNTS.c.debits_must_not_exceed_credits,
-                _ACCOUNTS.c.credits_must_not_exceed_debits,
-                _ACCOUNTS.c.debits_posted,
-                _ACCOUNTS.c.credits_posted,
-                _ACCOUNTS.c.debits_pending,
-                _ACCOUNTS.c.credits_pending,
-            )
-            .where(condition)
-            .order_by(_ACCOUNTS.c.id)
-            .with_for_update()
+            select(*_COUNTER_COLUMNS).where(condition).order_by(_ACCOUNTS.c.id).with_for_update()
         )
         for row in session.execute(query):
-            counters = _Counters(
-                id=int(row[0]),
-                code=str(row[1]),
-                dmnec=bool(row[2]),
-                cmned=bool(row[3]),
-                debits_posted=int(row[4]),
-                credits_posted=int(row[5]),
-                debits_pending=int(row[6]),
-                credits_pending=int(row[7]),
-            )
-            counters.start = counters.snapshot()
+            counters = _Counters.of_row(row)
             locked[counters.id] = counters
     return locked
 
 
 # Built once, for the single postings (compiled and cached by SQLAlchemy on first use).
 _LOCK_FEW = (
-    select(
-        _ACCOUNTS.c.id,
-        _ACCOUNTS.c.code,
-        _ACCOUNTS.c.debits_must_not_exceed_credits,
-        _ACCOUNTS.c.credits_must_not_exceed_debits,
-        _ACCOUNTS.c.debits_posted,
-        _ACCOUNTS.c.credits_posted,
-        _ACCOUNTS.c.debits_pending,
-        _ACCOUNTS.c.credits_pending,
-    )
+    select(*_COUNTER_COLUMNS)
     .where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(_ACCOUNTS.c.id)
     .with_for_update()
@@ -626,17 +624,7 @@ def _lock_pair(session: Session, first: int, second: int) -> dict[int, _Counters
     """``_lock_accounts`` of a posting's two accounts, with a statement built once."""
     locked: dict[int, _Counters] = {}
     for row in session.execute(_LOCK_FEW, {"ids": sorted({first, second})}):
-        counters = _Counters(
-            id=int(row[0]),
-            code=str(row[1]),
-            dmnec=bool(row[2]),
-            cmned=bool(row[3]),
-            debits_posted=int(row[4]),
-            credits_posted=int(row[5]),
-            debits_pending=int(row[6]),
-            credits_pending=int(row[7]),
-        )
-        counters.start = counters.snapshot()
+        counters = _Counters.of_row(row)
         locked[counters.id] = counters
     return locked
 
