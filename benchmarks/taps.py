@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -253,7 +254,7 @@ def online_phase(
     env = {
         **os.environ,
         "YKT_DATA_DIR": tmp,
-        "YKT_DATABASE_URL": str(node.engine.url),
+        "YKT_DATABASE_URL": node.engine.url.render_as_string(hide_password=False),
         "YKT_DEMO": "true",
     }
     log = Path(tmp) / "serve.log"
@@ -324,14 +325,28 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="online requests per second (200; quick 50)")
     parser.add_argument("--riders", type=int, help="cards riding (10000; quick 300)")
     parser.add_argument("--days", type=int, help="days the taps are spread over (29; quick 4)")
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the node's database (the 1M-taps goal is set on SQLite; PostgreSQL is what a city "
+        "runs online authorisation on)",
+    )
     args = parser.parse_args()
     riders, naive_n, bulk_n, batch, days = SIZES["quick" if args.quick else "full"]
     riders, days = args.riders or riders, args.days or days
     bulk_n = args.taps or bulk_n
     batch = args.batch_size or batch
     rng = random.Random(20250310)
-    with tempfile.TemporaryDirectory(prefix="ykt-taps-") as tmp:
-        settings = Settings(data_dir=Path(tmp), database_url=f"sqlite:///{tmp}/taps.db", demo=True)
+    with tempfile.TemporaryDirectory(prefix="ykt-taps-") as tmp, contextlib.ExitStack() as stack:
+        url = f"sqlite:///{tmp}/taps.db"
+        if args.backend == "postgresql":
+            from tests.support.pgcluster import PgCluster
+
+            cluster = PgCluster.start()
+            stack.callback(cluster.stop)
+            url = cluster.create_database("bench_taps")
+        settings = Settings(data_dir=Path(tmp), database_url=url, demo=True)
         node = Node.open(settings)
         set_current(node)
         db.create_schema(node.engine)
@@ -419,7 +434,7 @@ def main() -> None:
                 and online["authorise"]["rate"] >= 0.95 * online["rate_target"]
                 and online["authorise"]["failed"] == 0,
             },
-            "backend": "sqlite",
+            "backend": args.backend,
             "peak_rss_kib": peak_rss_kib(),
             "machine": machine(),
         }
