@@ -65,4 +65,6 @@ def deadline(
     days: Annotated[int, Query(ge=0, le=366, description="working days allowed")],
 ) -> Deadline:
     """The day a deadline of ``days`` working days from ``start`` falls on."""
+    if not 2000 <= start.year <= 2100:
+        raise InvalidInput("start must be a day between 2000 and 2100", field="start")
     return Deadline(start=start, working_days=days, ends_on=calendar.add_working_days(start, days))

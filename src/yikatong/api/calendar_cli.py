@@ -84,6 +84,8 @@ def deadline(
 
     open_from_environment()
     begin = parse_date(start, "from")
+    if not 2000 <= begin.year <= 2100:
+        raise InvalidInput("--from must be a day between 2000 and 2100", field="from")
     end = calendar.add_working_days(begin, days)
     console.print(f"{days} working days from {begin:%Y-%m-%d} end on {end:%Y-%m-%d} ({end:%A})")
 

@@ -110,3 +110,21 @@ def test_a_bad_notice_file_is_refused_and_nothing_is_kept(
     assert FUTURE not in calendar.supported_years()
     missing = ykt("calendar", "import", str(tmp_path / "nowhere.yaml"))
     assert missing.exit_code != 0
+
+
+def test_calendar_api_refuses_bad_input_with_a_problem(
+    client: TestClient, auth: AuthHeaders
+) -> None:
+    staff = auth("auditor")
+    far = client.get(
+        "/api/v1/calendar/deadline", headers=staff, params={"start": "9999-12-31", "days": 3}
+    )
+    assert far.status_code == 422 and far.json()["type"].endswith("/invalid-input")
+    negative = client.get(
+        "/api/v1/calendar/deadline", headers=staff, params={"start": "2025-03-10", "days": -1}
+    )
+    assert negative.status_code == 422
+    assert client.get("/api/v1/calendar/years/1899", headers=staff).status_code == 422
+    assert client.get("/api/v1/calendar/years").status_code == 401
+    listed = client.get("/api/v1/calendar/years", headers=staff).json()
+    assert {"year": 2025, "source": listed[0]["source"]} in listed
