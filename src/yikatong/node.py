@@ -28,7 +28,9 @@ class Node:
 
     @classmethod
     def open(cls, settings: Settings) -> Node:
-        engine = db.make_engine(settings.effective_database_url)
+        engine = db.make_engine(
+            settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # Holiday notices the operator imported for years the calendar package lacks.
         calendar.load_notices(settings.calendar_dir)

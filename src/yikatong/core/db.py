@@ -51,8 +51,15 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the house settings: SQLite in WAL mode with foreign keys on."""
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
+    """An engine with the house settings: SQLite in WAL mode with foreign keys on.
+
+    SQLite commits with ``synchronous=FULL`` unless told otherwise: the write-ahead log is
+    flushed to disk before a commit returns, so an acknowledged payment survives a power loss,
+    not only a crash of the process (``NORMAL`` keeps only the latter, for more commits/s).
+    """
+    if sqlite_synchronous not in ("FULL", "NORMAL"):
+        raise ValueError("sqlite_synchronous is FULL or NORMAL")
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -66,7 +73,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             # 64 MiB of page cache: index pages of a city-sized register stay in memory.

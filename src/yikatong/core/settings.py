@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,12 @@ class Settings(BaseSettings):
     signature_algorithm: str = Field(default="SM2", description="SM2 (default) or Ed25519")
     qr_ttl_seconds: int = Field(default=60, ge=10, le=600)
     demo: bool = Field(default=False, description="Allow illustrative policy values (demo only)")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite only. FULL: a commit is on disk before it is acknowledged, power loss "
+        "included. NORMAL: faster commits that survive a process crash but may lose the last "
+        "ones on a power loss or an OS crash",
+    )
     league_file: Path | None = Field(
         default=None, description="Signed league file (federation of cities); none: stand-alone"
     )
