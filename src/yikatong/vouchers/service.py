@@ -563,6 +563,19 @@ def _holder(session: Session, card_no: str | None, qr: str | None) -> int:
     return cards_service.get_card_by_ref(session, verdict.claims.card_ref).resident_id
 
 
+def _reference(value: str, what: str, field: str) -> str:
+    """A merchant's order or refund reference, stripped, or InvalidInput naming ``field``."""
+    value = value.strip()
+    if not _ORDER_REF.match(value):
+        raise InvalidInput(f"{what} reference is 1–64 letters, digits, '-' or '_'", field=field)
+    return value
+
+
+def _positive_fen(value: object, what: str, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput(f"{what} must be positive", field=field)
+
+
 def redeem_voucher(
     session: Session,
     terminal: acquiring.Terminal,
@@ -579,13 +592,8 @@ def redeem_voucher(
     voucher with the largest discount the order reaches is used. A retry with the same order
     reference answers the first redemption.
     """
-    order_ref = order_ref.strip()
-    if not _ORDER_REF.match(order_ref):
-        raise InvalidInput(
-            "an order reference is 1–64 letters, digits, '-' or '_'", field="order_ref"
-        )
-    if isinstance(order_amount, bool) or not isinstance(order_amount, int) or order_amount <= 0:
-        raise InvalidInput("the order amount must be positive", field="order_amount")
+    order_ref = _reference(order_ref, "an order", "order_ref")
+    _positive_fen(order_amount, "the order amount", "order_amount")
     if voucher_code is not None:
         voucher_code = voucher_code.strip().upper()
         if not _VOUCHER_CODE.match(voucher_code):
@@ -784,18 +792,9 @@ def refund_voucher(
     voucher_code = voucher_code.strip().upper()
     if not _VOUCHER_CODE.match(voucher_code):
         raise InvalidInput("a voucher code is 12 letters and digits", field="voucher_code")
-    order_ref = order_ref.strip()
-    if not _ORDER_REF.match(order_ref):
-        raise InvalidInput(
-            "an order reference is 1–64 letters, digits, '-' or '_'", field="order_ref"
-        )
-    refund_ref = refund_ref.strip()
-    if not _ORDER_REF.match(refund_ref):
-        raise InvalidInput(
-            "a refund reference is 1–64 letters, digits, '-' or '_'", field="refund_ref"
-        )
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise InvalidInput("the refund amount must be positive", field="amount")
+    order_ref = _reference(order_ref, "an order", "order_ref")
+    refund_ref = _reference(refund_ref, "a refund", "refund_ref")
+    _positive_fen(amount, "the refund amount", "amount")
     merchant = acquiring.merchant_of(session, terminal)
     voucher = session.scalar(select(Voucher).where(Voucher.code == voucher_code))
     if voucher is None:
