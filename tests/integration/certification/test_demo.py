@@ -40,7 +40,10 @@ def test_the_demo_city_certifies_most_retirees_silently(
     assert figures["rides"] > 10 and figures["imported_rows"] >= 4
     assert figures["stopped"] == demo.DEATHS
     assert figures["certified_by_fallback"] == 3  # app face check, service point, home visit
-    assert 1 <= figures["fallback_pending"] <= 6
+    # Six with nothing recent: two at the app face check, two at a service point, one for a
+    # home visit and one past the deadline; one of each channel is then certified there. Left:
+    # one face check, one service point and the suspended one (home visit).
+    assert figures["fallback_pending"] == 3
     with node.transaction() as session:
         report = service.rate_report(session, as_of=TODAY, allow_illustrative=True)
         total = report.total
@@ -67,7 +70,7 @@ def test_the_demo_city_certifies_most_retirees_silently(
         }
         assert sum(work.values()) == figures["fallback_pending"]
         late = [s for s in states if s.status == rules.STATUS_SUSPEND]
-        assert len(late) == figures["suspended"] >= 1
+        assert len(late) == figures["suspended"] == 1
         for state in late:  # nothing for over 12 months and the grace: pension held
             (pension,) = benefits.pensioners(session, resident_id=state.resident_id)
             assert pension.status is BeneficiaryStatus.SUSPENDED and state.stage == "home_visit"
