@@ -416,11 +416,7 @@ class _Decline(Exception):
 
 def card_account(session: Session, card_no: str, purse: Purse) -> int:
     """Ledger account id of a card's financial (``fin``) or transport purse, opened on first use."""
-    kind = (
-        ledger.AccountKind.CARD_TRANSPORT
-        if purse == "transport"
-        else ledger.AccountKind.CARD_FINANCIAL
-    )
+    kind = _purse_kind(purse)
     code = f"card:{card_no}:{purse}"
     found = ledger.existing_account_id(
         session, code, kind=kind, owner_type="card", owner_id=card_no
@@ -442,10 +438,21 @@ def card_account(session: Session, card_no: str, purse: Purse) -> int:
 def card_accounts(session: Session, card_nos: Iterable[str], purse: Purse) -> dict[str, int]:
     """``card_account`` of many cards: the existing purses read at once, the rest opened."""
     numbers = list(dict.fromkeys(card_nos))
-    existing = ledger.account_ids_by_code(session, (f"card:{n}:{purse}" for n in numbers))
+    existing = ledger.existing_account_ids(
+        session,
+        {f"card:{n}:{purse}": n for n in numbers},
+        kind=_purse_kind(purse),
+        owner_type="card",
+    )
     return {
         n: existing.get(f"card:{n}:{purse}") or card_account(session, n, purse) for n in numbers
     }
+
+
+def _purse_kind(purse: Purse) -> ledger.AccountKind:
+    if purse == "transport":
+        return ledger.AccountKind.CARD_TRANSPORT
+    return ledger.AccountKind.CARD_FINANCIAL
 
 
 def _identity_of_card(session: Session, card_no: str) -> CardIdentity:
@@ -957,6 +964,30 @@ class CardRides:
     day_totals: dict[dt.date, int]  # fen charged per other day of the months, up to the last
 
 
+@dataclass(frozen=True, slots=True)
+class _RideWindow:
+    """The instants a ride history reads between, for the asked days (sorted): their rides
+    one by one, and per-day totals from the first of the earliest month to the last day."""
+
+    rides_from: dt.datetime
+    rides_until: dt.datetime
+    totals_from: dt.datetime
+    totals_until: dt.datetime
+
+    @classmethod
+    def of(cls, wanted: Sequence[dt.date]) -> _RideWindow:
+        def midnight(day: dt.date) -> dt.datetime:
+            return dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
+
+        first, last = wanted[0], wanted[-1]
+        return cls(
+            rides_from=midnight(first),
+            rides_until=midnight(last + dt.timedelta(days=1)),
+            totals_from=midnight(first.replace(day=1)),
+            totals_until=midnight(last),
+        )
+
+
 def ride_history_of_cards(
     session: Session, card_nos: Iterable[str], *, days: Iterable[dt.date]
 ) -> dict[str, CardRides]:
@@ -972,11 +1003,7 @@ def ride_history_of_cards(
     found: dict[str, CardRides] = {n: CardRides([], {}) for n in numbers}
     if not wanted or not numbers:
         return found
-    first, last = wanted[0], wanted[-1]
-
-    def local_midnight(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
-
+    window = _RideWindow.of(wanted)
     transit = select(Merchant.id).where(Merchant.kind.in_(TRANSIT_KINDS))
     counted = Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT))
     connection = session.connection()
@@ -992,8 +1019,8 @@ def ride_history_of_cards(
             )
             .where(
                 Tap.card_no.in_(chunk),
-                Tap.tapped_at >= local_midnight(first),
-                Tap.tapped_at < local_midnight(last + dt.timedelta(days=1)),
+                Tap.tapped_at >= window.rides_from,
+                Tap.tapped_at < window.rides_until,
                 Tap.business_date.in_(wanted),
                 counted,
                 Tap.merchant_id.in_(transit),
@@ -1006,8 +1033,8 @@ def ride_history_of_cards(
             select(Tap.card_no, Tap.business_date, func.sum(Tap.amount))
             .where(
                 Tap.card_no.in_(chunk),
-                Tap.tapped_at >= local_midnight(first.replace(day=1)),
-                Tap.tapped_at < local_midnight(last),
+                Tap.tapped_at >= window.totals_from,
+                Tap.tapped_at < window.totals_until,
                 Tap.business_date.not_in(wanted),
                 counted,
                 Tap.merchant_id.in_(transit),
@@ -1071,20 +1098,16 @@ def ride_history_of_card(session: Session, card_no: str, *, days: Iterable[dt.da
     found = CardRides([], {})
     if not wanted:
         return found
-    first, last = wanted[0], wanted[-1]
-
-    def local_midnight(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
-
+    window = _RideWindow.of(wanted)
     rows = session.execute(
         _RIDE_HISTORY_OF_CARD,
         {
             "card_no": card_no,
             "days": wanted,
-            "rides_from": local_midnight(first),
-            "rides_until": local_midnight(last + dt.timedelta(days=1)),
-            "totals_from": local_midnight(first.replace(day=1)),
-            "totals_until": local_midnight(last),
+            "rides_from": window.rides_from,
+            "rides_until": window.rides_until,
+            "totals_from": window.totals_from,
+            "totals_until": window.totals_until,
         },
     )
     rides: list[tuple[dt.datetime, int, RideRow]] = []

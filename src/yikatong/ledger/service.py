@@ -262,16 +262,26 @@ def get_account_by_code(session: Session, code: str) -> Account:
     return account
 
 
-def account_ids_by_code(session: Session, codes: Iterable[str]) -> dict[str, int]:
-    """Ids of the accounts with these codes, by code (unknown codes are left out)."""
-    wanted = sorted(set(codes))
+def existing_account_ids(
+    session: Session, owners: Mapping[str, str], *, kind: AccountKind, owner_type: str
+) -> dict[str, int]:
+    """``existing_account_id`` of many accounts of one kind and owner type at once: ``owners``
+    maps each code to its owner id; the codes found with that kind and owner, to their ids."""
     found: dict[str, int] = {}
-    for condition in _one_of(session, _ACCOUNTS.c.code, wanted):
+    for condition in _one_of(session, _ACCOUNTS.c.code, sorted(owners)):
+        rows = session.execute(
+            select(
+                _ACCOUNTS.c.code,
+                _ACCOUNTS.c.id,
+                _ACCOUNTS.c.kind,
+                _ACCOUNTS.c.owner_type,
+                _ACCOUNTS.c.owner_id,
+            ).where(condition)
+        )
         found.update(
             (str(code), int(account_id))
-            for code, account_id in session.execute(
-                select(_ACCOUNTS.c.code, _ACCOUNTS.c.id).where(condition)
-            )
+            for code, account_id, row_kind, row_owner_type, owner_id in rows
+            if (row_kind, row_owner_type, owner_id) == (kind, owner_type, owners[code])
         )
     return found
 
@@ -1358,11 +1368,11 @@ __all__ = [
     "TransferRequest",
     "TrialBalance",
     "TrialBalanceRow",
-    "account_ids_by_code",
     "available",
     "balance",
     "balance_at",
     "existing_account_id",
+    "existing_account_ids",
     "expire_pending",
     "get_account",
     "get_account_by_code",

@@ -236,10 +236,6 @@ class FareQuote:
         }
 
 
-def _local(at: dt.datetime) -> dt.datetime:
-    return at.astimezone(_LOCAL)
-
-
 def metro_distance(policy: TransitPolicy, line: str, entry: str, exit_: str) -> float:
     """Shortest track distance between two stations, changing lines at shared stations."""
     lines = policy.metro.lines
@@ -304,7 +300,7 @@ def quote_fare(
     full, km, why = base_fare(policy, ride)
     steps = [why]
     fare = full
-    day = _local(ride.at).date()
+    day = local_day(ride.at)
     for promo in policy.promotions:
         if (
             ride.mode in promo.modes
