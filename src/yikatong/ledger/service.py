@@ -33,6 +33,9 @@ from sqlalchemy import (
     ARRAY,
     ColumnElement,
     CursorResult,
+    Integer,
+    ScalarSelect,
+    String,
     Table,
     and_,
     any_,
@@ -40,13 +43,16 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
     update,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
+from sqlalchemy.sql import Select
 
 from yikatong.core import clock
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
@@ -1355,11 +1361,131 @@ def post_batch(session: Session, requests: Sequence[TransferRequest]) -> list[Ba
     return final
 
 
+@dataclass(frozen=True, slots=True)
+class Fanout:
+    """What ``post_fanout`` posted: so many transfers, this much in all."""
+
+    count: int
+    total: Fen
+
+
+_FANOUT_COLUMNS = ("idempotency_key", "amount")
+
+
+def post_fanout(
+    session: Session,
+    rows: Select[*tuple[Any, ...]],
+    *,
+    debit_account_id: int,
+    credit_account_id: int,
+    code: int = 0,
+) -> Fanout:
+    """One posted transfer per row of ``rows``, every one from the same debit account to the
+    same credit account, written by one ``INSERT … SELECT`` in the caller's transaction (a
+    batch approval: each payment line from the budget to payable, without a Python object or a
+    parameter per line).
+
+    ``rows`` labels two columns ``idempotency_key`` and ``amount`` (an integer column, fen);
+    every other column becomes an entry of the transfer's metadata under its label.
+
+    The rules of ``post_transfer`` hold: keys of 1–128 characters, positive amounts, two
+    distinct accounts that exist, limit flags. The flags are checked against the total, which
+    is exact here: every amount moves the same way, so no balance on the way is lower than the
+    final one. Unlike ``post_batch`` it is all or nothing and does not answer duplicates: a key
+    already used, or used twice in ``rows``, refuses the whole fan-out with Conflict. The
+    caller's own state (a batch approved once, under lock) is what makes it happen once.
+    When it refuses, nothing has been written.
+    """
+    source = rows.subquery()
+    names = [column.name for column in source.c]
+    missing = [name for name in _FANOUT_COLUMNS if name not in names]
+    if missing:
+        raise ValueError(f"post_fanout needs columns labelled {', '.join(missing)}")
+    if not isinstance(source.c.amount.type, Integer):
+        raise ValueError("post_fanout amounts are an integer column of fen")
+    if debit_account_id == credit_account_id:
+        raise InvalidInput("a transfer needs two different accounts", field="credit_account_id")
+    locked = _lock_accounts(session, (debit_account_id, credit_account_id))
+    for account_id in (debit_account_id, credit_account_id):
+        if account_id not in locked:
+            raise NotFound(f"no ledger account with id {account_id}")
+    key_length = func.length(source.c.idempotency_key)
+    count, total, smallest, keys, amounts, shortest, longest = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(source.c.amount), 0),
+            func.min(source.c.amount),
+            func.count(source.c.idempotency_key),
+            func.count(source.c.amount),
+            func.min(key_length),
+            func.max(key_length),
+        ).select_from(source)
+    ).one()
+    if not count:
+        return Fanout(0, Fen(0))
+    if keys != count or shortest < 1 or longest > 128:
+        raise InvalidInput("an idempotency key is 1–128 characters", field="idempotency_key")
+    if amounts != count or smallest <= 0:
+        raise InvalidInput(
+            f"every amount must be a positive number of fen, the smallest is {smallest}",
+            field="amount",
+        )
+    debit, credit = locked[debit_account_id], locked[credit_account_id]
+    refusal = debit.refuse_debit(int(total)) or credit.refuse_credit(int(total))
+    if refusal is not None:
+        raise refusal
+    extra = [column for column in source.c if column.name not in _FANOUT_COLUMNS]
+    pairs = [part for column in extra for part in (cast_(literal(column.name), String), column)]
+    json_object = (
+        func.json_build_object
+        if session.get_bind().dialect.name == "postgresql"
+        else func.json_object
+    )
+    values = select(
+        source.c.idempotency_key,
+        literal(TransferKind.POSTED, type_=_TRANSFERS.c.kind.type),
+        literal(debit_account_id),
+        literal(credit_account_id),
+        source.c.amount,
+        literal(code),
+        json_object(*pairs),
+        literal(clock.now(), type_=_TRANSFERS.c.created_at.type),
+    )
+    columns = [
+        "idempotency_key",
+        "kind",
+        "debit_account_id",
+        "credit_account_id",
+        "amount",
+        "code",
+        "metadata",
+        "created_at",
+    ]
+    try:
+        with session.begin_nested():
+            session.execute(insert(_TRANSFERS).from_select(columns, values))
+    except IntegrityError:
+        raise Conflict(
+            "a transfer of this fan-out uses an idempotency key that is already taken (or twice); "
+            "nothing was posted"
+        ) from None
+    _apply(debit, credit, TransferKind.POSTED, int(total))
+    _write_counters(session, locked.values())
+    return Fanout(int(count), Fen(int(total)))
+
+
+def transfer_id_by_key(key: ColumnElement[str]) -> ScalarSelect[int]:
+    """The id of the transfer posted under ``key``, as an SQL expression for the caller's own
+    set-based statements (e.g. linking each line of a fan-out to its transfer)."""
+    return select(_TRANSFERS.c.id).where(_TRANSFERS.c.idempotency_key == key).scalar_subquery()
+
+
 __all__ = [
     "RESOLVING_KINDS",
     "AccountKind",
     "BatchOutcome",
     "BatchStatus",
+    "Fanout",
     "HoldNotOpen",
     "InsufficientFunds",
     "Statement",
@@ -1382,11 +1508,13 @@ __all__ = [
     "list_accounts",
     "open_account",
     "post_batch",
+    "post_fanout",
     "post_linked",
     "post_pending",
     "post_transfer",
     "reverse_transfer",
     "statement",
+    "transfer_id_by_key",
     "trial_balance",
     "verify",
 ]
