@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -123,3 +123,39 @@ def import_all_models() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != f"yikatong.{module.name}.models":
                 raise
+
+
+_PLAN_METHODS = frozenset({"seqscan", "nestloop"})
+
+
+@contextmanager
+def planned_without(session: Session, *methods: str) -> Iterator[None]:
+    """Plan the statements inside without these PostgreSQL plan methods (``enable_<method>``
+    off for the transaction; the previous values restored on the way out).
+
+    A set-based statement over a table that grew by a million rows since it was last analysed
+    (a month's payment lines, the ledger a batch just posted to) is otherwise planned as if the
+    table were still nearly empty, and PostgreSQL then reads it once per row it looks up: a
+    quadratic plan. Without ``seqscan`` a correlated lookup goes through its index; without
+    ``nestloop`` a join of two large sets is hashed (or merged) once. SQLite, which keeps no
+    statistics unless asked, plans on its indexes anyway: nothing changes there.
+    """
+    unknown = set(methods) - _PLAN_METHODS
+    if unknown:
+        raise ValueError(f"unknown plan methods: {', '.join(sorted(unknown))}")
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    names = [f"enable_{method}" for method in methods]
+    before = {
+        name: session.execute(text("SELECT current_setting(:name)"), {"name": name}).scalar_one()
+        for name in names
+    }
+    for name in names:
+        session.execute(text("SELECT set_config(:name, 'off', true)"), {"name": name})
+    yield
+    # Not after an error: the transaction is then rolled back, and the settings with it.
+    for name, value in before.items():
+        session.execute(
+            text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+        )

@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import Select
 
 from yikatong import node
 from yikatong.audit import service as audit
@@ -534,6 +535,62 @@ def reveal(
         fields=wanted,
     )
     return _decrypt_fields(resident, wanted, _keys().encryption_key)
+
+
+def reveal_rows(
+    session: Session,
+    rows: Select[*tuple[Any, ...]],
+    *,
+    actor: str,
+    role: str,
+    reason: str,
+    fields: Sequence[str] = REVEALABLE_FIELDS,
+    chunk: int = 10_000,
+) -> Iterator[tuple[tuple[Any, ...], dict[str, str]]]:
+    """``reveal`` along a query whose first column is a resident id (a bank file's lines): each
+    row of ``rows`` comes back with the revealed fields of its resident.
+
+    The role is checked and every resident the query selects gets one audit entry, written by
+    one ``INSERT … SELECT``, before this returns. The rows then stream in the query's order and
+    are decrypted as they are read, so a million-line bank file never holds every account in
+    memory. A row whose resident does not exist raises NotFound; the caller's transaction then
+    rolls back, its audit entries with it.
+    """
+    wanted = _check_reveal(role, fields)
+    audit.record_selected(
+        session,
+        rows,
+        actor=actor,
+        role=role,
+        action="reveal",
+        subject_type="resident",
+        reason=reason,
+        fields=wanted,
+    )
+    person = aliased(Resident)
+    width = len(rows.selected_columns)
+    resident_id = rows.selected_columns[0]
+    with_person = rows.add_columns(
+        person.id, *(getattr(person, _ENCRYPTED_COLUMN[name]) for name in wanted)
+    )
+    # Joined from the first column's own table, which the query may join to other residents.
+    left = getattr(resident_id, "table", None)
+    joined = (
+        with_person.outerjoin(person, person.id == resident_id)
+        if left is None
+        else with_person.outerjoin_from(left, person, person.id == resident_id)
+    )
+    key = _keys().encryption_key
+
+    def decrypted() -> Iterator[tuple[tuple[Any, ...], dict[str, str]]]:
+        # A Core result of plain rows: no ORM loading per line of a bank file.
+        rows = session.connection().execute(joined, execution_options={"yield_per": chunk})
+        for row in rows:
+            if row[width] is None:
+                raise NotFound(f"no resident with id {row[0]}")
+            yield tuple(row[:width]), _decrypt_blobs(row[width + 1 :], wanted, key)
+
+    return decrypted()
 
 
 def reveal_many(

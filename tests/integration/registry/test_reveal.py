@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
+from sqlalchemy.orm import aliased
 
 from tests.integration.registry.conftest import Enrol
 from yikatong.audit.models import AuditEntry
 from yikatong.core.errors import Forbidden, InvalidInput, NotFound
 from yikatong.node import Node
 from yikatong.registry import service
+from yikatong.registry.models import Resident
 
 
 def audit_entries(node: Node) -> list[AuditEntry]:
@@ -112,4 +114,56 @@ def test_reveal_many_refuses_an_unknown_resident_and_writes_nothing(
         service.reveal_many(session, [known.id, 999_999], actor="a", role="clerk", reason="r")
     with pytest.raises(Forbidden), node.transaction() as session:
         service.reveal_many(session, [known.id], actor="a", role="auditor", reason="r")
+    assert audit_entries(node) == []
+
+
+def test_reveal_rows_streams_the_query_with_one_audit_entry_per_resident(
+    node: Node, enrol: Enrol
+) -> None:
+    first = enrol(bank_account="6228480012345675678")
+    second = enrol(bank_account="6217000010012345678")
+    other = aliased(Resident)
+    # Every resident twice (a cross join), in a stated order: as a batch's lines may be.
+    rows = (
+        select(Resident.id, other.id)
+        .join_from(Resident, other, other.id.in_([first.id, second.id]))
+        .where(Resident.id.in_([first.id, second.id]))
+        .order_by(Resident.id.desc(), other.id)
+    )
+    with node.transaction() as session:
+        revealed = list(
+            service.reveal_rows(
+                session,
+                rows,
+                actor="system:benefits",
+                role="admin",
+                reason="bank file of batch 9",
+                fields=["bank_account"],
+                chunk=1,
+            )
+        )
+    accounts = {first.id: "6228480012345675678", second.id: "6217000010012345678"}
+    assert revealed == [
+        ((a, b), {"bank_account": accounts[a]})
+        for a in (second.id, first.id)
+        for b in (first.id, second.id)
+    ]
+    assert sorted((e.subject_id, e.action, e.fields, e.reason) for e in audit_entries(node)) == [
+        (str(first.id), "reveal", "bank_account", "bank file of batch 9"),
+        (str(second.id), "reveal", "bank_account", "bank file of batch 9"),
+    ]
+
+
+def test_reveal_rows_checks_the_role_at_once_and_refuses_an_unknown_resident(
+    node: Node, enrol: Enrol
+) -> None:
+    known = enrol()
+    rows = select(Resident.id).where(Resident.id == known.id)
+    with pytest.raises(Forbidden), node.transaction() as session:
+        service.reveal_rows(session, rows, actor="a", role="auditor", reason="r")
+    with pytest.raises(InvalidInput), node.transaction() as session:
+        service.reveal_rows(session, rows, actor="a", role="clerk", reason=" ")
+    ghost = select(literal(999_999), Resident.name).where(Resident.id == known.id)
+    with pytest.raises(NotFound), node.transaction() as session:
+        list(service.reveal_rows(session, ghost, actor="a", role="clerk", reason="r"))
     assert audit_entries(node) == []
