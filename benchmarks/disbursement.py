@@ -2,8 +2,10 @@
 
 One monthly basic-pension batch of N beneficiaries goes through the benefits service as a city
 runs it: ``generate_batch`` (one line per living beneficiary), ``approve_batch`` by a second
-clerk (each line posted budget → payable in the ledger) and ``export_bank_file`` (bank accounts
-revealed from the registry, audited, into the bank's CSV). Measured in the same run against
+clerk (each line posted budget → payable in the ledger, one transfer per line) and
+``export_bank_file`` (bank accounts revealed from the registry with an audit entry per person,
+into the bank's CSV). Each step is set-based SQL (``INSERT … SELECT``, ``UPDATE`` over the
+batch); only the decryption of the accounts and the file's rows are done per line in Python. Measured in the same run against
 ``naive``: the same work one payment at a time through the ORM and the single-transfer ledger
 path (line row, ledger transfer, audited reveal of the bank account, CSV row), one database
 transaction per payment, over a sample of the same beneficiaries.
@@ -37,7 +39,6 @@ sys.path.insert(0, str(ROOT))  # tests.support.pgcluster
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from yikatong.audit.models import AuditEntry  # noqa: E402
 from yikatong.benefits import service  # noqa: E402
 from yikatong.benefits.models import (  # noqa: E402
     BatchStatus,
@@ -51,7 +52,6 @@ from yikatong.benefits.models import (  # noqa: E402
 from yikatong.core import clock, db  # noqa: E402
 from yikatong.core.ids import make_resident_id  # noqa: E402
 from yikatong.core.settings import Settings  # noqa: E402
-from yikatong.crypto.sm4 import sm4_gcm_decrypt  # noqa: E402
 from yikatong.ledger import service as ledger  # noqa: E402
 from yikatong.node import Node, set_current  # noqa: E402
 from yikatong.registry import service as registry  # noqa: E402
@@ -283,54 +283,6 @@ def run_batch(node: Node, programme_id: int, profile: bool) -> dict[str, Any]:
     }
 
 
-def run_bulk_reveal_diagnostic(node: Node, programme_id: int, n: int) -> float:
-    """Diagnostic, not a product path: the export's work with the audited reveal done in bulk —
-    the accounts of a chunk read in one query, decrypted, and one audit entry per resident
-    inserted in one statement — i.e. what ``export_bank_file`` could do if the registry offered
-    a bulk audited reveal. Payments per second over the batch's ``n`` lines (read only)."""
-    audit_table: Any = AuditEntry.__table__
-    key = node.data_keys.encryption_key
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    started = time.perf_counter()
-    with node.transaction() as session:
-        query = (
-            select(
-                PaymentLine.id,
-                PaymentLine.resident_id,
-                PaymentLine.amount,
-                PaymentLine.reference,
-                Resident.name,
-                Resident.bank_account_enc,
-            )
-            .join(Resident, Resident.id == PaymentLine.resident_id)
-            .where(PaymentLine.programme_id == programme_id, PaymentLine.period == PERIOD)
-            .order_by(PaymentLine.id)
-            .limit(n)
-        )
-        now = clock.now()
-        audit_rows: list[dict[str, Any]] = []
-        for line_id, rid, amount, reference, name, blob in session.execute(query):
-            account = sm4_gcm_decrypt(key, blob, b"bank_account_enc").decode()
-            audit_rows.append(
-                {
-                    "at": now,
-                    "actor": service.SYSTEM_ACTOR,
-                    "role": "admin",
-                    "action": "reveal",
-                    "subject_type": "resident",
-                    "subject_id": str(rid),
-                    "reason": "diagnostic bank file",
-                    "fields": "bank_account",
-                }
-            )
-            writer.writerow(["D", line_id, service.mask_name(name), account, amount, reference])
-        for start in range(0, len(audit_rows), _INSERT_CHUNK):
-            session.execute(insert(audit_table), audit_rows[start : start + _INSERT_CHUNK])
-        session.rollback()  # a measurement only: the audit trail keeps the real export's entries
-    return _rate(n, time.perf_counter() - started)
-
-
 def measure(url: str, data_dir: Path, payments: int, naive: int, profile: bool) -> dict[str, Any]:
     settings = Settings(data_dir=data_dir, database_url=url, city_code="370200", demo=True)
     node = Node.open(settings)
@@ -344,9 +296,6 @@ def measure(url: str, data_dir: Path, payments: int, naive: int, profile: bool) 
             # The naive loop pays the last ``naive`` pensioners; the batch pays everyone else.
             naive_per_s, naive_rows = run_naive(node, programme_id, residents[-naive:])
             result = run_batch(node, programme_id, profile)
-            result["export_bulk_reveal_diagnostic_per_s"] = run_bulk_reveal_diagnostic(
-                node, programme_id, payments
-            )
         with node.transaction() as session:
             lines = session.scalar(select(func.count()).select_from(PaymentLine))
         result.update(
@@ -409,18 +358,6 @@ def main() -> None:
             print(
                 f"  batch  {r['batch_per_s']:>12,.0f} payments/s ({r['payments']:,} payments in "
                 f"{r['seconds']} s: {stages})"
-            )
-            stage_rate = {k[:-2]: _rate(r["payments"], v) for k, v in r["stages"].items() if v > 0}
-            bulk_export = r["export_bulk_reveal_diagnostic_per_s"]
-            with_bulk = sum(
-                r["payments"] / rate for name, rate in stage_rate.items() if name != "export"
-            ) + (r["payments"] / bulk_export if bulk_export else 0.0)
-            r["projected_2m_with_bulk_reveal_s"] = round(
-                GOAL_PAYMENTS / r["payments"] * with_bulk, 1
-            )
-            print(
-                f"  export with a bulk audited reveal (diagnostic) {bulk_export:,.0f} payments/s: "
-                f"2M would take {r['projected_2m_with_bulk_reveal_s']} s"
             )
             print(
                 f"  batch/naive {ratios[f'{backend}_batch_vs_naive']}×, 2M would take "

@@ -274,6 +274,36 @@ def test_approving_twice_moves_the_money_once(world: World) -> None:
     )
 
 
+def test_each_line_has_its_own_reference_and_approval_transfer(world: World) -> None:
+    """Lines are drawn up and approved in SQL, each still traceable on its own: its bank
+    reference holds its id, its transfer moves its amount and names it."""
+    people = [world.resident(), world.resident(), world.resident()]
+    programme_id = world.pension(people)
+    with world.node.transaction() as session:
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, batch.id, actor=CHECKER)
+        programme = service.get_programme(session, programme_id)
+        lines = service.batch_lines(session, batch.id)
+        assert sorted(line.resident_id for line in lines) == sorted(people)
+        assert len({line.approve_transfer_id for line in lines}) == 3
+        for line in lines:
+            assert line.reference == f"YKT{programme_id:04d}202503{line.id:010d}"
+            assert line.approve_transfer_id is not None
+            transfer = ledger.get_transfer(session, line.approve_transfer_id)
+            assert transfer.idempotency_key == f"benefits:line:{line.id}:approve"
+            assert (transfer.debit_account_id, transfer.credit_account_id, transfer.amount) == (
+                programme.budget_account_id,
+                programme.payable_account_id,
+                line.amount,
+            )
+            assert transfer.meta == {
+                "batch": batch.id,
+                "line": line.id,
+                "resident": line.resident_id,
+            }
+        assert ledger.verify(session) == []
+
+
 def test_per_person_amounts_sum_to_the_fen(world: World) -> None:
     amounts = [yuan(1234, 56), yuan(0, 1), yuan(987, 99), yuan(3000)]
     residents = [world.resident() for _ in amounts]
