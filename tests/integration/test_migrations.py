@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from yikatong.core import db, migrate
 
@@ -52,5 +52,44 @@ def test_the_latest_migration_steps_back_and_forward_and_keeps_partial_indexes(
             name = next(n for n in definitions if n.endswith(f"_ledger_transfer_{column}"))
             assert f"{column} IS NOT NULL" in definitions[name], definitions[name]
         assert "ix_ledger_transfer_created_at" not in definitions
+    finally:
+        engine.dispose()
+
+
+def test_0006_records_that_every_earlier_clawback_went_to_the_budget(db_url: str) -> None:
+    """Refunds written under 0005 keep their meaning: a clawback then always went back to the
+    campaign budget. The refund rows are written without their parents, so foreign keys are
+    off: SQLite's own default (a plain engine), PostgreSQL's replica role for the insert."""
+    sqlite = db_url.startswith("sqlite")
+    engine = create_engine(db_url) if sqlite else db.make_engine(db_url)
+    refund = text(
+        "INSERT INTO voucher_refund (id, voucher_id, campaign_id, merchant_id, terminal_no, "
+        "refund_ref, amount, clawback, resident_refund, order_left, transfer_id, created_at) "
+        "VALUES (:id, 1, 1, 1, 'T1', :ref, 1000, :clawback, :back, 0, NULL, :at)"
+    )
+    try:
+        migrate.upgrade(engine, "0005")
+        with engine.begin() as connection:
+            if not sqlite:
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            for row_id, clawback in ((1, 600), (2, 0)):
+                connection.execute(
+                    refund,
+                    {
+                        "id": row_id,
+                        "ref": f"R{row_id}",
+                        "clawback": clawback,
+                        "back": 1000 - clawback,
+                        "at": "2026-11-20 10:00:00+00:00",
+                    },
+                )
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT id, clawback_to FROM voucher_refund ORDER BY id")
+            ).all()
+        assert [tuple(r) for r in rows] == [(1, "budget"), (2, None)]
+        migrate.downgrade(engine, "0005")
+        migrate.upgrade(engine)
     finally:
         engine.dispose()

@@ -260,7 +260,11 @@ class RefundOut(BaseModel):
     refund_ref: str
     voucher: VoucherOut
     amount: int = Field(description="order value returned by this refund, fen")
-    clawback: int = Field(description="discount taken back from the merchant to the campaign")
+    clawback: int = Field(description="discount taken back from the merchant")
+    clawback_to: str | None = Field(
+        description="where the clawback went: budget (campaign running), fiscal (after the "
+        "close-out); null without a clawback"
+    )
     resident_refund: int = Field(description="what the merchant hands back to the resident")
     order_left: int = Field(description="order value kept after this refund")
     refunded_total: int
@@ -285,9 +289,11 @@ def refund(body: RefundIn, terminal: TerminalDep, session: SessionDep) -> Refund
     it must be at least the discount. The voucher then becomes ``refunded``: if its 24 h
     validity has not run out, the holder gets a new voucher of the same type valid until the
     same time (``reinstated_voucher``); otherwise its slot goes back to today's release and the
-    week's voucher of that type stays used. Retrying with the same ``refund_ref`` answers the
-    first refund; the same reference with other content is a conflict (409). Several partial
-    refunds may add up to the order amount; more is refused (422)."""
+    week's voucher of that type stays used. After the campaign's close-out returns are still
+    refunded the same way, but the clawed-back discount goes to the fiscal account
+    (``clawback_to: fiscal``) and no voucher or slot is given back. Retrying with the same
+    ``refund_ref`` answers the first refund; the same reference with other content is a conflict
+    (409). Several partial refunds may add up to the order amount; more is refused (422)."""
     result = service.refund_voucher(
         session,
         terminal,
@@ -302,6 +308,7 @@ def refund(body: RefundIn, terminal: TerminalDep, session: SessionDep) -> Refund
         voucher=_voucher_out(session, result.voucher),
         amount=r.amount,
         clawback=r.clawback,
+        clawback_to=r.clawback_to.value if r.clawback_to is not None else None,
         resident_refund=r.resident_refund,
         order_left=r.order_left,
         refunded_total=result.refunded_total,
@@ -386,6 +393,7 @@ class TypeReportOut(BaseModel):
     reinstated: int
     discount_paid: int
     clawed_back: int
+    clawed_back_after_close: int
     subsidy: int
 
 
@@ -399,6 +407,7 @@ class MerchantReportOut(BaseModel):
     refunded_amount: int
     vouchers_refunded: int
     clawed_back: int
+    clawed_back_after_close: int
     subsidy: int
 
 
@@ -407,9 +416,17 @@ class CampaignReportOut(BaseModel):
     name: str
     budget: int = Field(description="funded at creation, fen")
     paid: int = Field(description="discounts paid to merchants")
-    clawed_back: int = Field(description="discounts taken back by refunds")
-    subsidy: int = Field(description="paid − clawed back: what the campaign cost")
+    clawed_back: int = Field(description="discounts taken back to the budget by refunds")
+    clawed_back_after_close: int = Field(
+        description="discounts taken back by refunds after the close-out, to the fiscal account"
+    )
+    subsidy: int = Field(
+        description="paid − clawed back − clawed back after close-out: what the campaign cost"
+    )
     returned: int = Field(description="unspent budget returned to the city at the close-out")
+    to_fiscal: int = Field(
+        description="returned + clawed back after close-out: what the fiscal account got back"
+    )
     balance: int = Field(description="campaign budget account balance (0 once closed)")
     balanced: bool = Field(description="budget − paid + clawed back − returned = balance")
     closed_at: dt.datetime | None
@@ -426,8 +443,10 @@ def _report_out(session: SessionDep, code: str) -> CampaignReportOut:
         budget=result.budget,
         paid=result.paid,
         clawed_back=result.clawed_back,
+        clawed_back_after_close=result.clawed_back_after_close,
         subsidy=result.subsidy,
         returned=result.returned,
+        to_fiscal=result.to_fiscal,
         balance=result.balance,
         balanced=result.balanced,
         closed_at=result.closed_at,
@@ -452,8 +471,9 @@ def close(code: CampaignCode, session: SessionDep, who: Principal = _WRITE) -> C
 
     Expired vouchers are reclaimed first; refused (409) before the day after the last day or
     while claimed vouchers are still valid. The budget account's balance goes back to the city
-    fiscal account, leaving it at 0; afterwards claims, redemptions and refunds are refused.
-    Closing again changes nothing and answers the same report."""
+    fiscal account, leaving it at 0; afterwards claims and redemptions are refused, while returns
+    are still refunded with their clawed-back discounts going to the fiscal account. Closing again
+    changes nothing and answers the same report."""
     service.close_campaign(session, code, actor=who.subject)
     return _report_out(session, code)
 

@@ -183,7 +183,8 @@ def refund(
     """Refund (退货) all or part of an order paid with a voucher, at the redeeming merchant.
 
     Below the voucher's threshold the whole discount is clawed back from what the resident gets;
-    the voucher is then given back if still valid, else its slot is released again."""
+    the voucher is then given back if still valid, else its slot is released again. After the
+    close-out the discount goes to the fiscal account and nothing is given back."""
     fen = parse_yuan(amount, field="--amount")
     node = open_from_environment()
     with node.transaction() as session:
@@ -201,13 +202,19 @@ def refund(
             amount=fen,
         )
         r = result.refund
+        late = r.clawback_to is service.ClawbackTo.FISCAL
         typer.echo(
             f"refund {r.refund_ref}: {format_yuan(r.amount)} yuan of order {result.voucher.order_ref}"
             f" returned; hand back {format_yuan(r.resident_refund)} yuan to the resident"
             + (f", discount {format_yuan(r.clawback)} clawed back" if r.clawback else "")
+            + (" to the fiscal account (the campaign is closed)" if late else "")
             + f"; {format_yuan(result.refundable)} yuan still refundable"
         )
-        if result.reinstated is not None:
+        if late:
+            typer.echo(
+                f"voucher {result.voucher.code} refunded; the campaign is over, none is given back"
+            )
+        elif result.reinstated is not None:
             typer.echo(
                 f"voucher {result.voucher.code} refunded; the holder got voucher "
                 f"{result.reinstated.code}, valid until {result.reinstated.expires_at.isoformat()}"
@@ -252,6 +259,7 @@ def _print_report(result: service.CampaignReport) -> None:
         "outstanding",
         "paid",
         "clawed back",
+        "after close → fiscal",
         "subsidy",
     ):
         table.add_column(column)
@@ -267,6 +275,7 @@ def _print_report(result: service.CampaignReport) -> None:
             str(t.outstanding),
             format_yuan(t.discount_paid),
             format_yuan(t.clawed_back),
+            format_yuan(t.clawed_back_after_close),
             format_yuan(t.subsidy),
         )
     console.print(table)
@@ -279,6 +288,7 @@ def _print_report(result: service.CampaignReport) -> None:
         "refunded",
         "discount paid",
         "clawed back",
+        "after close → fiscal",
         "subsidy",
     ):
         merchants.add_column(column)
@@ -291,6 +301,7 @@ def _print_report(result: service.CampaignReport) -> None:
             format_yuan(m.refunded_amount),
             format_yuan(m.discount_paid),
             format_yuan(m.clawed_back),
+            format_yuan(m.clawed_back_after_close),
             format_yuan(m.subsidy),
         )
     console.print(merchants)
@@ -304,3 +315,9 @@ def _print_report(result: service.CampaignReport) -> None:
             f"closed {result.closed_at.isoformat(timespec='minutes')} by {result.closed_by}; "
             f"subsidy {format_yuan(result.subsidy)} yuan"
         )
+        # returns refunded after the close-out: their discounts went to the fiscal account
+        console.print(
+            f"clawed back after close-out → fiscal {format_yuan(result.clawed_back_after_close)} "
+            "yuan"
+        )
+        console.print(f"fiscal account got back {format_yuan(result.to_fiscal)} yuan in all")

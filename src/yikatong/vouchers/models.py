@@ -4,8 +4,8 @@ A release is one day's quota of one type. ``claimed ≤ quota + returned`` is ke
 conditional update, and ``(type, resident, week)`` is unique, so neither the quota nor the weekly
 limit can be exceeded by concurrent claims. Money never lives here: a redeemed voucher keeps the
 id of the ledger transfer campaign budget → merchant, a refund the id of the claw-back transfer
-merchant → campaign budget, and a closed campaign the id of the transfer returning its unspent
-budget to the city.
+merchant → campaign budget (merchant → fiscal account once the campaign is closed), and a closed
+campaign the id of the transfer returning its unspent budget to the city.
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ class VoucherState(enum.StrEnum):
     REDEEMED = "redeemed"  # used at a merchant: the discount was paid from the budget
     EXPIRED = "expired"  # not used within its validity; reclaimed, its slot released again
     REFUNDED = "refunded"  # its order was returned below the threshold: the discount clawed back
+
+
+class ClawbackTo(enum.StrEnum):
+    """Where a discount clawed back by a refund went."""
+
+    BUDGET = "budget"  # the campaign runs: back to its budget (reversal of the redemption)
+    FISCAL = "fiscal"  # after the close-out: to the fiscal account the budget was returned to
 
 
 class VoucherCampaign(Base):
@@ -170,9 +177,10 @@ class VoucherRefund(Base):
     """A return (退货) of part or all of an order paid with a voucher, by the redeeming merchant.
 
     ``amount`` is the order value returned; ``clawback`` the discount taken back from the
-    merchant to the campaign budget by ``transfer_id`` (the whole discount, once, when the order
-    falls below the threshold); ``resident_refund = amount − clawback`` what the merchant hands
-    back to the resident. Rows are never edited.
+    merchant by ``transfer_id`` (the whole discount, once, when the order falls below the
+    threshold), to ``clawback_to``: the campaign budget, or the fiscal account once the campaign
+    is closed; ``resident_refund = amount − clawback`` what the merchant hands back to the
+    resident. Rows are never edited.
     """
 
     __tablename__ = "voucher_refund"
@@ -188,6 +196,7 @@ class VoucherRefund(Base):
     resident_refund: Mapped[int] = mapped_column(BigInteger)
     order_left: Mapped[int] = mapped_column(BigInteger)  # order value kept after this refund
     transfer_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    clawback_to: Mapped[ClawbackTo | None] = mapped_column(_enum(ClawbackTo))  # None: no clawback
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
@@ -196,5 +205,9 @@ class VoucherRefund(Base):
             "amount > 0 AND clawback >= 0 AND resident_refund >= 0 AND order_left >= 0 "
             "AND resident_refund = amount - clawback",
             name="refund_amounts",
+        ),
+        CheckConstraint(
+            "(clawback = 0 AND clawback_to IS NULL) OR (clawback > 0 AND clawback_to IS NOT NULL)",
+            name="refund_clawback_to",
         ),
     )

@@ -19,8 +19,10 @@
 - Refunds (退货): only the merchant that redeemed a voucher refunds its order, wholly or in parts
   (``refund_voucher``); see there for the money and for when the voucher is given back.
 - Close-out (活动结算, ``close_campaign``): after the last day, once no claimed voucher is still
-  valid, the unspent budget goes back to the city and the campaign refuses claims, redemptions
-  and refunds from then on.
+  valid, the unspent budget goes back to the city and the campaign refuses claims and
+  redemptions from then on. Returns are still refunded: a discount clawed back after the
+  close-out goes to the fiscal account instead of the closed budget, and the report shows it
+  apart.
 
 Concurrency: a claim takes its slot with ``UPDATE … SET claimed = claimed + 1 WHERE claimed <
 quota + returned`` (the row lock serialises claimers of a type on PostgreSQL; SQLite has one
@@ -52,6 +54,7 @@ from yikatong.ledger import service as ledger
 from yikatong.ledger.models import AccountKind
 from yikatong.registry import service as registry
 from yikatong.vouchers.models import (
+    ClawbackTo,
     Voucher,
     VoucherCampaign,
     VoucherMerchant,
@@ -64,6 +67,7 @@ from yikatong.vouchers.models import (
 __all__ = [
     "FISCAL_ACCOUNT_CODE",
     "CampaignReport",
+    "ClawbackTo",
     "MerchantReport",
     "RefundResult",
     "TypeReport",
@@ -79,6 +83,7 @@ __all__ = [
     "campaign_report",
     "campaign_types",
     "claim_voucher",
+    "clawback_destination",
     "close_campaign",
     "create_campaign",
     "effective_state",
@@ -787,7 +792,12 @@ def refund_voucher(
     voucher; otherwise the slot goes back to today's release like a reclaimed voucher (if the
     campaign still releases today), and the week's voucher of that type stays used.
 
-    A closed campaign refuses refunds: close it once its returns are settled.
+    After the close-out (returns come days later) the orders redeemed before it are refunded
+    under the same rules, but the campaign is over: the discount clawed back goes from the
+    merchant to the fiscal account the unspent budget was returned to (key
+    ``voucher:clawback-fiscal:<voucher id>``; the closed budget stays at 0), the voucher is not
+    given back and no slot is released. ``clawback_to`` of the refund says where it went. The seed
+    sets no time limit on returns, so none is applied here.
     """
     voucher_code = voucher_code.strip().upper()
     if not _VOUCHER_CODE.match(voucher_code):
@@ -833,13 +843,6 @@ def refund_voucher(
                 refund=earlier.id,
             )
         return _refund_result(session, earlier)
-    if campaign.closed_at is not None:
-        raise Conflict(
-            f"campaign {campaign.code} was closed on "
-            f"{campaign.closed_at.astimezone(CHINA_TZ):%Y-%m-%d}; its orders are no longer "
-            "refunded through the campaign",
-            closed_at=campaign.closed_at.isoformat(),
-        )
     voucher = session.scalar(
         select(Voucher)
         .where(Voucher.id == voucher.id)
@@ -859,41 +862,25 @@ def refund_voucher(
     )
     now = clock.now()
     transfer_id: int | None = None
+    clawback_to: ClawbackTo | None = None
     if clawback:
         assert voucher.transfer_id is not None
-        transfer_id = ledger.reverse_transfer(
-            session,
-            voucher.transfer_id,
-            idempotency_key=f"voucher:clawback:{voucher.id}",
-            reason=f"refund {refund_ref} of order {order_ref} (voucher {voucher.code})",
-        ).id
+        reason = f"refund {refund_ref} of order {order_ref} (voucher {voucher.code})"
+        clawback_to = clawback_destination(campaign)
+        if clawback_to is ClawbackTo.BUDGET:
+            transfer_id = ledger.reverse_transfer(
+                session,
+                voucher.transfer_id,
+                idempotency_key=f"voucher:clawback:{voucher.id}",
+                reason=reason,
+            ).id
+        else:
+            transfer_id = _claw_back_to_fiscal(session, campaign, voucher, clawback, reason)
         voucher.state = VoucherState.REFUNDED
         voucher.refunded_at = now
         session.flush()
-        if now < voucher.expires_at:
-            session.add(
-                Voucher(
-                    code=_new_code(),
-                    campaign_id=voucher.campaign_id,
-                    type_id=voucher.type_id,
-                    release_id=voucher.release_id,
-                    resident_id=voucher.resident_id,
-                    week=voucher.week,
-                    state=VoucherState.CLAIMED,
-                    claimed_at=now,
-                    expires_at=voucher.expires_at,
-                    reinstates_id=voucher.id,
-                )
-            )
-        else:
-            target = release_of(session, voucher.type_id, now.astimezone(CHINA_TZ).date())
-            if target is not None:
-                voucher.returned_to_release_id = target.id
-                session.execute(
-                    update(VoucherRelease)
-                    .where(VoucherRelease.id == target.id)
-                    .values(returned=VoucherRelease.returned + 1)
-                )
+        if clawback_to is ClawbackTo.BUDGET:
+            _give_back(session, voucher, now)
     refund = VoucherRefund(
         voucher_id=voucher.id,
         campaign_id=voucher.campaign_id,
@@ -905,6 +892,7 @@ def refund_voucher(
         resident_refund=amount - clawback,
         order_left=order_left,
         transfer_id=transfer_id,
+        clawback_to=clawback_to,
         created_at=now,
     )
     try:
@@ -916,6 +904,66 @@ def refund_voucher(
             f"refund {refund_ref} was made by a concurrent request; send it again to read it"
         ) from None
     return _refund_result(session, refund)
+
+
+def clawback_destination(campaign: VoucherCampaign) -> ClawbackTo:
+    """Where a discount clawed back now goes: the campaign budget while the campaign runs; once
+    it is closed, the fiscal account its unspent budget was returned to (the budget stays 0)."""
+    return ClawbackTo.BUDGET if campaign.closed_at is None else ClawbackTo.FISCAL
+
+
+def _claw_back_to_fiscal(
+    session: Session, campaign: VoucherCampaign, voucher: Voucher, amount: int, reason: str
+) -> int:
+    """Take a redeemed voucher's discount back from the merchant that was paid it and pay it to
+    the fiscal account (after the close-out); answers the transfer id."""
+    assert voucher.transfer_id is not None
+    redemption = ledger.get_transfer(session, voucher.transfer_id)
+    return ledger.post_transfer(
+        session,
+        ledger.TransferRequest(
+            idempotency_key=f"voucher:clawback-fiscal:{voucher.id}",
+            debit_account_id=redemption.credit_account_id,
+            credit_account_id=_fiscal_account(session),
+            amount=amount,
+            metadata={
+                "campaign": campaign.code,
+                "voucher": voucher.code,
+                "clawback_of": redemption.id,
+                "after-close-out": True,
+                "reason": reason[:200],
+            },
+        ),
+    ).id
+
+
+def _give_back(session: Session, voucher: Voucher, now: dt.datetime) -> None:
+    """A refunded voucher of a running campaign: a new one for its holder while it would still be
+    valid, else its slot to today's release (if the campaign still releases today)."""
+    if now < voucher.expires_at:
+        session.add(
+            Voucher(
+                code=_new_code(),
+                campaign_id=voucher.campaign_id,
+                type_id=voucher.type_id,
+                release_id=voucher.release_id,
+                resident_id=voucher.resident_id,
+                week=voucher.week,
+                state=VoucherState.CLAIMED,
+                claimed_at=now,
+                expires_at=voucher.expires_at,
+                reinstates_id=voucher.id,
+            )
+        )
+        return
+    target = release_of(session, voucher.type_id, now.astimezone(CHINA_TZ).date())
+    if target is not None:
+        voucher.returned_to_release_id = target.id
+        session.execute(
+            update(VoucherRelease)
+            .where(VoucherRelease.id == target.id)
+            .values(returned=VoucherRelease.returned + 1)
+        )
 
 
 def refund_split(
@@ -998,7 +1046,9 @@ def close_campaign(session: Session, campaign_code: str, *, actor: str) -> Vouch
     the campaign is still within its validity. The campaign budget's whole balance (funded −
     discounts paid + discounts clawed back by refunds) goes back to the fiscal account (key
     ``voucher:close:<code>``), so the budget account ends at 0. From then on the campaign
-    refuses claims, redemptions and refunds. Closing a closed campaign changes nothing.
+    refuses claims and redemptions; returns of orders redeemed before are still refunded, their
+    clawed-back discounts going to the fiscal account (see ``refund_voucher``). Closing a closed
+    campaign changes nothing.
     """
     actor = _actor(actor)
     found = get_campaign(session, campaign_code)
@@ -1065,7 +1115,8 @@ def close_campaign(session: Session, campaign_code: str, *, actor: str) -> Vouch
 class TypeReport:
     """One type. ``claimed`` counts slots taken from releases (reinstated vouchers take none);
     ``redeemed`` every voucher used on an order, ``refunded`` those whose discount was clawed
-    back; ``subsidy = discount_paid − clawed_back``."""
+    back (to the budget, or after the close-out to the fiscal account);
+    ``subsidy = discount_paid − clawed_back − clawed_back_after_close``."""
 
     code: str
     threshold: int
@@ -1081,7 +1132,8 @@ class TypeReport:
     refunded: int
     reinstated: int  # vouchers given back to their holder after a refund
     discount_paid: int
-    clawed_back: int
+    clawed_back: int  # to the campaign budget
+    clawed_back_after_close: int  # after the close-out, to the fiscal account
     subsidy: int
 
 
@@ -1095,7 +1147,8 @@ class MerchantReport:
     refunds: int = 0  # refund records (partial ones included)
     refunded_amount: int = 0  # order value returned
     vouchers_refunded: int = 0  # vouchers whose discount was clawed back
-    clawed_back: int = 0
+    clawed_back: int = 0  # to the campaign budget
+    clawed_back_after_close: int = 0  # after the close-out, to the fiscal account
     subsidy: int = 0
 
 
@@ -1104,7 +1157,9 @@ class CampaignReport:
     """A campaign's figures; after the close-out its final position (活动结算).
 
     ``funded − paid + clawed_back − returned == balance`` to the fen, and ``balance`` is the
-    campaign budget account's ledger balance (0 once closed)."""
+    campaign budget account's ledger balance (0 once closed). Discounts clawed back by refunds
+    after the close-out never touch the budget: they went to the fiscal account and are counted
+    apart in ``clawed_back_after_close``."""
 
     campaign: VoucherCampaign
     budget: int  # funded at creation
@@ -1112,15 +1167,34 @@ class CampaignReport:
     balance: int
     types: list[TypeReport]
     merchants: list[MerchantReport]
-    clawed_back: int = 0  # discounts taken back by refunds
+    clawed_back: int = 0  # discounts taken back to the budget by refunds
     returned: int = 0  # unspent budget returned to the city at the close-out
-    subsidy: int = 0  # what the campaign finally cost: paid − clawed back
+    # what the campaign finally cost: paid − clawed back − clawed back after the close-out
+    subsidy: int = 0
     closed_at: dt.datetime | None = None
     closed_by: str | None = None
+    clawed_back_after_close: int = 0  # discounts taken back after the close-out → fiscal
 
     @property
     def balanced(self) -> bool:
         return self.budget - self.paid + self.clawed_back - self.returned == self.balance
+
+    @property
+    def to_fiscal(self) -> int:
+        """What the fiscal account got back from the campaign: the unspent budget at the
+        close-out and the discounts clawed back after it."""
+        return self.returned + self.clawed_back_after_close
+
+
+def _clawed_back(session: Session, *where: Any) -> dict[ClawbackTo, int]:
+    """Discounts clawed back by the refunds matching ``where``, by where they went."""
+    rows = session.execute(
+        select(VoucherRefund.clawback_to, func.sum(VoucherRefund.clawback))
+        .join(Voucher, Voucher.id == VoucherRefund.voucher_id)
+        .where(VoucherRefund.clawback_to.is_not(None), *where)
+        .group_by(VoucherRefund.clawback_to)
+    )
+    return {ClawbackTo(str(to)): int(total) for to, total in rows}
 
 
 def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
@@ -1152,6 +1226,8 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
         )
         refunded = int(states.get(VoucherState.REFUNDED, 0))
         redeemed = int(states.get(VoucherState.REDEEMED, 0)) + refunded
+        clawed = _clawed_back(session, Voucher.type_id == vtype.id)
+        to_budget, to_fiscal = clawed.get(ClawbackTo.BUDGET, 0), clawed.get(ClawbackTo.FISCAL, 0)
         rows.append(
             TypeReport(
                 code=vtype.code,
@@ -1168,8 +1244,9 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
                 refunded=refunded,
                 reinstated=int(reinstated or 0),
                 discount_paid=redeemed * vtype.discount,
-                clawed_back=refunded * vtype.discount,
-                subsidy=(redeemed - refunded) * vtype.discount,
+                clawed_back=to_budget,
+                clawed_back_after_close=to_fiscal,
+                subsidy=redeemed * vtype.discount - to_budget - to_fiscal,
             )
         )
     merchants: list[MerchantReport] = []
@@ -1188,16 +1265,21 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
                 Voucher.state.in_(used),
             )
         ).one()
-        refunds, returned_value, clawed = session.execute(
+        refunds, returned_value = session.execute(
             select(
                 func.count(VoucherRefund.id),
                 func.coalesce(func.sum(VoucherRefund.amount), 0),
-                func.coalesce(func.sum(VoucherRefund.clawback), 0),
             ).where(
                 VoucherRefund.campaign_id == campaign.id,
                 VoucherRefund.merchant_id == merchant.id,
             )
         ).one()
+        clawed = _clawed_back(
+            session,
+            VoucherRefund.campaign_id == campaign.id,
+            VoucherRefund.merchant_id == merchant.id,
+        )
+        to_budget, to_fiscal = clawed.get(ClawbackTo.BUDGET, 0), clawed.get(ClawbackTo.FISCAL, 0)
         vouchers_refunded = session.scalar(
             select(func.count(Voucher.id)).where(
                 Voucher.campaign_id == campaign.id,
@@ -1215,8 +1297,9 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
                 refunds=int(refunds),
                 refunded_amount=int(returned_value),
                 vouchers_refunded=int(vouchers_refunded or 0),
-                clawed_back=int(clawed),
-                subsidy=int(paid) - int(clawed),
+                clawed_back=to_budget,
+                clawed_back_after_close=to_fiscal,
+                subsidy=int(paid) - to_budget - to_fiscal,
             )
         )
     returned = 0
@@ -1224,6 +1307,7 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
         returned = ledger.get_transfer(session, campaign.close_transfer_id).amount
     paid_total = sum(t.discount_paid for t in rows)
     clawed_total = sum(t.clawed_back for t in rows)
+    late_total = sum(t.clawed_back_after_close for t in rows)
     return CampaignReport(
         campaign=campaign,
         budget=campaign.budget,
@@ -1233,7 +1317,8 @@ def campaign_report(session: Session, campaign_code: str) -> CampaignReport:
         merchants=merchants,
         clawed_back=clawed_total,
         returned=returned,
-        subsidy=paid_total - clawed_total,
+        subsidy=paid_total - clawed_total - late_total,
         closed_at=campaign.closed_at,
         closed_by=campaign.closed_by,
+        clawed_back_after_close=late_total,
     )

@@ -127,6 +127,7 @@ def test_the_campaign_report_counts_claims_redemptions_reclaims_and_money(
             "refunded_amount": 0,
             "vouchers_refunded": 0,
             "clawed_back": 0,
+            "clawed_back_after_close": 0,
             "subsidy": 30_000,
         }
     ]

@@ -4,6 +4,7 @@ never refund more than the order nor claw the discount back twice."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import multiprocessing
 import os
@@ -25,7 +26,7 @@ from yikatong.core.settings import Settings
 from yikatong.ledger import service as ledger
 from yikatong.node import Node, set_current
 from yikatong.vouchers import service
-from yikatong.vouchers.models import Voucher, VoucherRefund, VoucherState
+from yikatong.vouchers.models import ClawbackTo, Voucher, VoucherRefund, VoucherState
 
 PROCESSES = 6
 PER_PROCESS = 10
@@ -132,8 +133,9 @@ def test_threads_with_their_own_sessions_never_exceed_the_quota(node: Node) -> N
     assert _claimed(node) == (QUOTA, QUOTA)
 
 
+@pytest.mark.parametrize("closed", [False, True], ids=["open", "after-close-out"])
 def test_threads_refunding_one_order_at_once_never_refund_more_or_claw_back_twice(
-    node: Node,
+    node: Node, fixed_clock: clock.FixedClock, closed: bool
 ) -> None:
     world = Vouchers(Kit(node))
     world.campaign()
@@ -145,6 +147,13 @@ def test_threads_refunding_one_order_at_once_never_refund_more_or_claw_back_twic
             session, till, order_ref="POS-1", order_amount=900_000, card_no=rider.card_no
         )
         code = voucher.code
+    if closed:  # the returns come after the close-out: the discount goes to the fiscal account
+        fixed_clock.set(dt.datetime(2025, 3, 21, 1, 0, tzinfo=dt.UTC))
+        with node.transaction() as session:
+            service.close_campaign(session, CODE, actor="ops")
+    with node.transaction() as session:
+        fiscal = ledger.get_account_by_code(session, service.FISCAL_ACCOUNT_CODE)
+        fiscal_before = fiscal.credits_posted
     made: list[tuple[str, int, int]] = []  # (refund ref, refund id, clawback)
     refused: list[str] = []
     start = threading.Barrier(12)
@@ -178,4 +187,15 @@ def test_threads_refunding_one_order_at_once_never_refund_more_or_claw_back_twic
         assert [r.refund_ref for r in rows].count("DUP") == 1
         assert session.get(Voucher, voucher.id).state is VoucherState.REFUNDED
         assert ledger.verify(session) == []
-    assert world.budget() == 5_000_000
+        fiscal = ledger.get_account_by_code(session, service.FISCAL_ACCOUNT_CODE)
+        fiscal_gained = fiscal.credits_posted - fiscal_before
+        (clawback_to,) = {r.clawback_to for r in rows if r.clawback}
+        # given back to its holder while the campaign runs, not after its close-out
+        reinstated = session.scalar(
+            select(func.count(Voucher.id)).where(Voucher.reinstates_id == voucher.id)
+        )
+        assert reinstated == (0 if closed else 1)
+    if closed:
+        assert (world.budget(), fiscal_gained, clawback_to) == (0, 60_000, ClawbackTo.FISCAL)
+    else:
+        assert (world.budget(), fiscal_gained, clawback_to) == (5_000_000, 0, ClawbackTo.BUDGET)
