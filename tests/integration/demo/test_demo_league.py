@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 YKT = str(Path(sys.executable).parent / "ykt")
 QINGDAO, JINAN, ZHENGZHOU = "370200", "370100", "410100"
@@ -144,6 +145,34 @@ def test_yesterdays_payments_clear_with_statements_that_agree(
     summary = league_demo["summary"]
     qingdao, jinan = summary["cities"][QINGDAO], summary["cities"][JINAN]
     day = summary["yesterday"]
+    # Each acquirer queued yesterday's payments to their issuers: clear once the league's
+    # messages are delivered (the demo's pension transfers to cities outside the league stay
+    # queued, so the outbox as a whole never empties).
+    league = sorted(summary["cities"])
+
+    def undelivered(city: dict[str, Any]) -> int:
+        engine = create_engine(city["database"])
+        try:
+            with engine.connect() as connection:
+                return int(
+                    connection.execute(
+                        text(
+                            "SELECT count(*) FROM outbox_message WHERE delivered_at IS NULL "
+                            "AND receiver IN (:a, :b, :c)"
+                        ),
+                        dict(zip("abc", league, strict=True)),
+                    ).scalar_one()
+                )
+        finally:
+            engine.dispose()
+
+    for city in (qingdao, jinan):
+        _wait(
+            lambda city=city: undelivered(city) == 0,
+            timeout=60,
+            what=f"{city['url']} to deliver its queued payments",
+            process=league_demo["process"],
+        )
     for city, other in ((qingdao, JINAN), (jinan, QINGDAO)):
         run = httpx.post(
             f"{city['url']}/api/v1/federation/clearing/runs",
