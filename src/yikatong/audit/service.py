@@ -45,6 +45,23 @@ def record(
     return entry
 
 
+def _shared_columns(
+    actor: str, role: str, action: str, subject_type: str, reason: str, fields: Sequence[str]
+) -> dict[str, Any]:
+    """The columns every entry of one act shares; a reason is required."""
+    if not reason.strip():
+        raise InvalidInput("a reason is required to see unmasked personal data", field="reason")
+    return {
+        "at": clock.now(),
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "subject_type": subject_type,
+        "reason": reason.strip()[:200],
+        "fields": ",".join(fields),
+    }
+
+
 def record_many(
     session: Session,
     subject_ids: Sequence[str],
@@ -58,19 +75,9 @@ def record_many(
 ) -> int:
     """One entry per subject for the same act (a bank file's reveals), in one statement, in the
     caller's transaction. Returns the number of entries written."""
-    if not reason.strip():
-        raise InvalidInput("a reason is required to see unmasked personal data", field="reason")
+    common = _shared_columns(actor, role, action, subject_type, reason, fields)
     if not subject_ids:
         return 0
-    common = {
-        "at": clock.now(),
-        "actor": actor,
-        "role": role,
-        "action": action,
-        "subject_type": subject_type,
-        "reason": reason.strip()[:200],
-        "fields": ",".join(fields),
-    }
     # The table, not the ORM class: a plain executemany, no unit-of-work bookkeeping per entry.
     table: Any = AuditEntry.__table__
     rows = [{**common, "subject_id": s} for s in subject_ids]
@@ -93,20 +100,10 @@ def record_selected(
     """``record_many`` for the subjects a query selects (its first column), written by one
     ``INSERT … SELECT`` in the caller's transaction: a subject selected twice gets one entry.
     A million-line bank file's reveals never pass through Python. Returns the entries written."""
-    if not reason.strip():
-        raise InvalidInput("a reason is required to see unmasked personal data", field="reason")
+    values = _shared_columns(actor, role, action, subject_type, reason, fields)
     chosen = subject_ids.order_by(None).subquery()
     subject = next(iter(chosen.c))
     table: Any = AuditEntry.__table__
-    values = {
-        "at": clock.now(),
-        "actor": actor,
-        "role": role,
-        "action": action,
-        "subject_type": subject_type,
-        "reason": reason.strip()[:200],
-        "fields": ",".join(fields),
-    }
     subjects = select(subject.label("subject")).distinct().subquery()
     rows = select(
         *(literal(value, type_=table.c[name].type) for name, value in values.items()),

@@ -1474,6 +1474,18 @@ def post_fanout(
     return Fanout(int(count), Fen(int(total)))
 
 
+def transfers_total(session: Session, transfer_ids: Select[*tuple[Any, ...]]) -> Fen:
+    """The sum in fen of the transfers whose ids a query selects (its first column), in one
+    statement: a business table checks what the ledger moved for its rows without loading one."""
+    chosen = transfer_ids.subquery()
+    total = session.scalar(
+        select(func.coalesce(func.sum(_TRANSFERS.c.amount), 0)).where(
+            _TRANSFERS.c.id.in_(select(next(iter(chosen.c))))
+        )
+    )
+    return Fen(int(total or 0))
+
+
 def transfer_id_by_key(key: ColumnElement[str]) -> ScalarSelect[int]:
     """The id of the transfer posted under ``key``, as an SQL expression for the caller's own
     set-based statements (e.g. linking each line of a fan-out to its transfer)."""
@@ -1515,6 +1527,7 @@ __all__ = [
     "reverse_transfer",
     "statement",
     "transfer_id_by_key",
+    "transfers_total",
     "trial_balance",
     "verify",
 ]

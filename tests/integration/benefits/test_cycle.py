@@ -6,11 +6,18 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import update
 
 from tests.integration.benefits.conftest import CHECKER, MAKER, World, bank_lines, return_file
 from yikatong.audit import service as audit
 from yikatong.benefits import service
-from yikatong.benefits.models import BatchStatus, FailedDisposition, LineStatus, ProgrammeKind
+from yikatong.benefits.models import (
+    BatchStatus,
+    FailedDisposition,
+    LineStatus,
+    PaymentLine,
+    ProgrammeKind,
+)
 from yikatong.core import clock
 from yikatong.core.errors import Conflict, Forbidden, InvalidInput
 from yikatong.core.money import yuan
@@ -302,6 +309,29 @@ def test_each_line_has_its_own_reference_and_approval_transfer(world: World) -> 
                 "resident": line.resident_id,
             }
         assert ledger.verify(session) == []
+
+
+def test_reconciliation_finds_a_line_that_disagrees_with_the_ledger(world: World) -> None:
+    """A line altered behind the service's back (amount no longer what the ledger moved) is
+    reported, to the fen, by the grouped reconciliation."""
+    people = [world.resident(), world.resident()]
+    programme_id = world.pension(people)
+    with world.node.transaction() as session:
+        batch = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, batch.id, actor=CHECKER)
+        first = service.batch_lines(session, batch.id)[0]
+        assert service.reconcile_batch(session, batch.id).balanced
+        session.execute(
+            update(PaymentLine).where(PaymentLine.id == first.id).values(amount=first.amount + 1)
+        )
+        report = service.reconcile_batch(session, batch.id)
+        session.rollback()
+    assert (report.generated.count, report.generated.amount) == (2, 2 * PENSION + 1)
+    assert (report.pending.count, report.ledger_approved) == (2, 2 * PENSION)
+    assert report.problems == [
+        f"lines sum to {2 * PENSION + 1} fen, the batch says {2 * PENSION}",
+        f"ledger approved {2 * PENSION} fen of {2 * PENSION + 1}",
+    ]
 
 
 def test_per_person_amounts_sum_to_the_fen(world: World) -> None:
