@@ -12,7 +12,10 @@ transaction per payment, over a sample of the same beneficiaries.
 
 Setup (not measured): N residents with valid ID numbers and encrypted payout accounts, enrolled
 in a funded pension programme, bulk-inserted. Goal (issue 6): 2,000,000 payments in under 60 s.
-A run with fewer payments reports the time 2M would take at its rate (``projected_2m_s``).
+A run with fewer payments reports the time 2M would take at its rate (``projected_2m_s``) and
+names its goal ``…_projected``: the projection flatters, since at 2M lines the tables and their
+indexes outgrow the page cache (on the 2-core machine: 48 s projected from 10k, 54–78 s
+measured at 2M in separate runs). Only a full run answers the goal.
 
     .venv/bin/python benchmarks/disbursement.py [--quick] [--payments N] [--naive N]
         [--backends sqlite,postgresql] [--profile]
@@ -351,7 +354,8 @@ def main() -> None:
             r["projected_2m_s"] = round(GOAL_PAYMENTS / r["batch_per_s"], 1)
             backends[backend] = r
             ratios[f"{backend}_batch_vs_naive"] = ratio(r["batch_per_s"], r["naive_per_s"])
-            goals_met[f"{backend}_2m_under_60s"] = r["projected_2m_s"] <= GOAL_SECONDS
+            measured = "" if r["payments"] >= GOAL_PAYMENTS else "_projected"
+            goals_met[f"{backend}_2m_under_60s{measured}"] = r["projected_2m_s"] <= GOAL_SECONDS
             stages = ", ".join(f"{k[:-2]} {v} s" for k, v in r["stages"].items())
             print(f"{backend}:")
             print(f"  naive  {r['naive_per_s']:>12,.0f} payments/s ({naive} payments)")
