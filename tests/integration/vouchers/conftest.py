@@ -102,6 +102,15 @@ class Vouchers:
         assert till is not None
         return send(client, till, REDEEM, body)
 
+    def redeemed(
+        self, client: TestClient, rider: Rider, type_code: str, amount: str, order: str
+    ) -> Any:
+        """A voucher of ``type_code`` claimed by ``rider`` and redeemed on ``order``."""
+        voucher = self.claim(rider, type_code)
+        response = self.redeem(client, rider, amount, order=order, voucher_code=voucher.code)
+        assert response.status_code == 200, response.text
+        return voucher
+
     def refund(
         self,
         client: TestClient,

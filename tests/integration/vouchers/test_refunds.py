@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.conftest import Ykt
-from tests.integration.acquiring._kit import Rider
 from tests.integration.vouchers.conftest import BUDGET, REFUND, Vouchers, local
 from yikatong.api.auth import issue_token
 from yikatong.core import clock
@@ -20,15 +19,6 @@ from yikatong.ledger import service as ledger
 from yikatong.ledger.models import Transfer
 from yikatong.vouchers import service
 from yikatong.vouchers.models import Voucher, VoucherRefund, VoucherState
-
-
-def _redeemed(
-    vouchers: Vouchers, client: TestClient, rider: Rider, type_code: str, amount: str, order: str
-) -> Any:
-    voucher = vouchers.claim(rider, type_code)
-    response = vouchers.redeem(client, rider, amount, order=order, voucher_code=voucher.code)
-    assert response.status_code == 200, response.text
-    return voucher
 
 
 def _snapshot(vouchers: Vouchers) -> tuple[int, int, int, int, list[tuple[str, str]]]:
@@ -53,7 +43,7 @@ def test_a_full_refund_claws_the_discount_back_and_gives_the_valid_voucher_back(
 ) -> None:
     vouchers.campaign()
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "8000-600", "8999.00", "POS-1")
+    voucher = vouchers.redeemed(client, rider, "8000-600", "8999.00", "POS-1")
     assert (vouchers.budget(), vouchers.owed_to("liqun")) == (BUDGET - 60_000, 60_000)
     response = vouchers.refund(client, voucher.code, "8999.00", order="POS-1", ref="RET-1")
     assert response.status_code == 200, response.text
@@ -95,7 +85,7 @@ def test_a_refund_after_the_validity_releases_the_slot_and_the_week_stays_used(
 ) -> None:
     vouchers.campaign()
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "2000-300", "2500", "POS-1")
+    voucher = vouchers.redeemed(client, rider, "2000-300", "2500", "POS-1")
     fixed_clock.set(local(11, 12, 0))  # the voucher was valid until 03-11 10:00
     before = vouchers.release("2000-300", 11)
     response = vouchers.refund(client, voucher.code, "2500", order="POS-1", ref="RET-1")
@@ -123,7 +113,7 @@ def test_partial_refunds_above_then_below_the_threshold_add_up_to_the_order(
 ) -> None:
     vouchers.campaign()
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "8000-600", "9000", "POS-1")
+    voucher = vouchers.redeemed(client, rider, "8000-600", "9000", "POS-1")
     # 8 500 left still reaches 8 000: the paid money comes back, the discount stays
     above = vouchers.refund(client, voucher.code, "500", order="POS-1", ref="RET-1")
     assert above.status_code == 200, above.text
@@ -158,7 +148,7 @@ def test_a_refund_below_the_threshold_smaller_than_the_discount_is_refused(
 ) -> None:
     vouchers.campaign()
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "8000-600", "8000", "POS-1")
+    voucher = vouchers.redeemed(client, rider, "8000-600", "8000", "POS-1")
     before = _snapshot(vouchers)
     small = vouchers.refund(client, voucher.code, "100", order="POS-1", ref="RET-1")
     assert small.status_code == 422
@@ -171,8 +161,8 @@ def test_a_refund_is_idempotent_by_its_reference_and_a_changed_one_conflicts(
 ) -> None:
     vouchers.campaign()
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "2000-300", "2500", "POS-1")
-    other = _redeemed(vouchers, client, rider, "5000-500", "5000", "POS-2")
+    voucher = vouchers.redeemed(client, rider, "2000-300", "2500", "POS-1")
+    other = vouchers.redeemed(client, rider, "5000-500", "5000", "POS-2")
     first = vouchers.refund(client, voucher.code, "2500", order="POS-1", ref="RET-1")
     assert first.status_code == 200, first.text
     after_first = _snapshot(vouchers)
@@ -197,7 +187,7 @@ def test_only_the_redeeming_merchant_refunds(vouchers: Vouchers, client: TestCli
     suning = vouchers.kit.device("POS-SUNING", "suning")
     outsider = vouchers.kit.device("POS-OTHER", "other-shop")
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "2000-300", "2500", "POS-1")
+    voucher = vouchers.redeemed(client, rider, "2000-300", "2500", "POS-1")
     before = _snapshot(vouchers)
     for till in (suning, outsider):
         refused = vouchers.refund(
@@ -218,7 +208,7 @@ def test_over_refunds_and_bad_input_are_refused_and_change_nothing(
 ) -> None:
     vouchers.campaign()
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "2000-300", "2500", "POS-1")
+    voucher = vouchers.redeemed(client, rider, "2000-300", "2500", "POS-1")
     unused = vouchers.claim(vouchers.resident(), "2000-300")
     assert (
         vouchers.refund(client, voucher.code, "1000", order="POS-1", ref="RET-1").status_code == 200
@@ -254,8 +244,8 @@ def test_the_report_counts_refunds_and_clawed_back_discounts(
 ) -> None:
     vouchers.campaign()
     a, b = vouchers.resident(), vouchers.resident()
-    kept = _redeemed(vouchers, client, a, "2000-300", "3000", "POS-1")
-    returned = _redeemed(vouchers, client, b, "2000-300", "2500", "POS-2")
+    kept = vouchers.redeemed(client, a, "2000-300", "3000", "POS-1")
+    returned = vouchers.redeemed(client, b, "2000-300", "2500", "POS-2")
     assert vouchers.refund(client, kept.code, "500", order="POS-1", ref="RET-1").status_code == 200
     assert (
         vouchers.refund(client, returned.code, "2500", order="POS-2", ref="RET-2").status_code
@@ -290,7 +280,7 @@ def test_the_report_counts_refunds_and_clawed_back_discounts(
 def test_the_refund_command(vouchers: Vouchers, client: TestClient, ykt: Ykt) -> None:
     vouchers.campaign()
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "5000-500", "6000", "POS-1")
+    voucher = vouchers.redeemed(client, rider, "5000-500", "6000", "POS-1")
     args = (
         "voucher",
         "refund",
@@ -323,7 +313,7 @@ def test_the_portal_shows_a_refunded_voucher_and_the_one_given_back(
 ) -> None:
     vouchers.campaign()
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "2000-300", "2500", "POS-1")
+    voucher = vouchers.redeemed(client, rider, "2000-300", "2500", "POS-1")
     body = vouchers.refund(client, voucher.code, "2500", order="POS-1", ref="RET-1").json()
     token = issue_token(vouchers.node, "app-refund", ["resident"], resident_id=rider.resident_id)
     client.cookies.set("ykt_token", token)

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.conftest import Ykt
-from tests.integration.acquiring._kit import Rider
 from tests.integration.vouchers.conftest import BUDGET, CODE, Vouchers, local
 from yikatong.acquiring import service as acquiring
 from yikatong.core import clock
@@ -52,15 +51,6 @@ def _ledger_sound(vouchers: Vouchers) -> None:
         assert ledger.trial_balance(session).balanced
 
 
-def _redeemed(
-    vouchers: Vouchers, client: TestClient, rider: Rider, type_code: str, amount: str, order: str
-) -> Any:
-    voucher = vouchers.claim(rider, type_code)
-    response = vouchers.redeem(client, rider, amount, order=order, voucher_code=voucher.code)
-    assert response.status_code == 200, response.text
-    return voucher
-
-
 def _closed(
     vouchers: Vouchers, client: TestClient, auth: Any, fixed_clock: clock.FixedClock
 ) -> None:
@@ -74,7 +64,7 @@ def test_a_partial_refund_after_the_close_out_that_keeps_the_threshold_claws_not
     vouchers: Vouchers, client: TestClient, auth: Any, fixed_clock: clock.FixedClock
 ) -> None:
     vouchers.campaign()
-    voucher = _redeemed(vouchers, client, vouchers.resident(), "8000-600", "9000", "L-1")
+    voucher = vouchers.redeemed(client, vouchers.resident(), "8000-600", "9000", "L-1")
     _closed(vouchers, client, auth, fixed_clock)
     fixed_clock.set(local(24, 15, 0))  # the return comes days later
     before = _ledger(vouchers)
@@ -95,7 +85,7 @@ def test_the_refund_crossing_below_the_threshold_after_the_close_out_pays_the_fi
     vouchers: Vouchers, client: TestClient, auth: Any, fixed_clock: clock.FixedClock
 ) -> None:
     vouchers.campaign()
-    voucher = _redeemed(vouchers, client, vouchers.resident(), "8000-600", "9000", "L-1")
+    voucher = vouchers.redeemed(client, vouchers.resident(), "8000-600", "9000", "L-1")
     _closed(vouchers, client, auth, fixed_clock)
     fixed_clock.set(local(24, 15, 0))
     releases_before = [vouchers.release("8000-600", day) for day in (10, 20)]
@@ -154,7 +144,7 @@ def test_a_voucher_still_valid_at_the_close_out_is_not_given_back_after_it(
     vouchers.campaign()
     fixed_clock.set(local(20, 12, 0))  # the last day: claimed and used, valid until 21st 12:00
     rider = vouchers.resident()
-    voucher = _redeemed(vouchers, client, rider, "2000-300", "2500", "L-1")
+    voucher = vouchers.redeemed(client, rider, "2000-300", "2500", "L-1")
     _closed(vouchers, client, auth, fixed_clock)
     fixed_clock.set(local(21, 9, 30))  # before the voucher's validity ran out
     response = vouchers.refund(client, voucher.code, "2500", order="L-1", ref="R-1")
@@ -175,8 +165,8 @@ def test_a_refund_after_the_close_out_retried_answers_the_first_and_changed_cont
     vouchers: Vouchers, client: TestClient, auth: Any, fixed_clock: clock.FixedClock
 ) -> None:
     vouchers.campaign()
-    voucher = _redeemed(vouchers, client, vouchers.resident(), "2000-300", "2500", "L-1")
-    other = _redeemed(vouchers, client, vouchers.resident(), "5000-500", "5000", "L-2")
+    voucher = vouchers.redeemed(client, vouchers.resident(), "2000-300", "2500", "L-1")
+    other = vouchers.redeemed(client, vouchers.resident(), "5000-500", "5000", "L-2")
     _closed(vouchers, client, auth, fixed_clock)
     fixed_clock.set(local(23, 11, 0))
     first = vouchers.refund(client, voucher.code, "2500", order="L-1", ref="R-1")
@@ -203,7 +193,7 @@ def test_after_the_close_out_only_the_redeeming_merchant_refunds_and_bad_refunds
 ) -> None:
     vouchers.campaign()
     outsider = vouchers.kit.device("POS-OTHER", "other-shop")
-    voucher = _redeemed(vouchers, client, vouchers.resident(), "8000-600", "8000", "L-1")
+    voucher = vouchers.redeemed(client, vouchers.resident(), "8000-600", "8000", "L-1")
     _closed(vouchers, client, auth, fixed_clock)
     before = _ledger(vouchers)
     refused = vouchers.refund(client, voucher.code, "8000", order="L-1", ref="R-1", device=outsider)
@@ -228,9 +218,9 @@ def test_the_report_balances_and_shows_the_clawbacks_after_the_close_out_apart(
         service.add_merchant(session, CODE, "suning")
     suning = vouchers.kit.device("POS-SUNING", "suning")
     a, b, c, d = (vouchers.resident() for _ in range(4))
-    before_close = _redeemed(vouchers, client, a, "2000-300", "2500", "L-1")
-    after_close = _redeemed(vouchers, client, b, "2000-300", "2100", "L-2")
-    kept = _redeemed(vouchers, client, c, "8000-600", "9000", "L-3")
+    before_close = vouchers.redeemed(client, a, "2000-300", "2500", "L-1")
+    after_close = vouchers.redeemed(client, b, "2000-300", "2100", "L-2")
+    kept = vouchers.redeemed(client, c, "8000-600", "9000", "L-3")
     mid = vouchers.claim(d, "5000-500")
     assert (
         vouchers.redeem(client, d, "5200", order="S-1", voucher_code=mid.code, device=suning)
@@ -302,7 +292,7 @@ def test_the_refund_command_after_the_close_out_says_the_discount_went_to_the_fi
     vouchers: Vouchers, client: TestClient, auth: Any, fixed_clock: clock.FixedClock, ykt: Ykt
 ) -> None:
     vouchers.campaign()
-    voucher = _redeemed(vouchers, client, vouchers.resident(), "5000-500", "6000", "L-1")
+    voucher = vouchers.redeemed(client, vouchers.resident(), "5000-500", "6000", "L-1")
     _closed(vouchers, client, auth, fixed_clock)
     args = ("voucher", "refund", "--terminal", "POS-LIQUN", "--voucher", voucher.code)
     made = ykt(*args, "--order", "L-1", "--ref", "R-1", "--amount", "6000")
