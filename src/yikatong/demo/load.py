@@ -65,6 +65,7 @@ DOMAIN_SEEDERS: tuple[str, ...] = (
     "yikatong.pensions.demo",
     "yikatong.appraisal.demo",
     "yikatong.certification.demo",  # after the domains whose rides, meals and entries it reads
+    "yikatong.benefits.demo",  # this month's pension batch of the retirees certification kept
 )
 
 
