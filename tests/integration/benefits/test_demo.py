@@ -8,27 +8,19 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from tests.support.demo_city import load_city_with_rides_and_meals
 from yikatong.benefits import demo, service
 from yikatong.benefits.models import BatchStatus, LineStatus
-from yikatong.canteens import demo as canteens_demo
 from yikatong.certification import demo as certification_demo
-from yikatong.core import clock, db
-from yikatong.demo.load import load_demo
+from yikatong.core import clock
 from yikatong.ledger import service as ledger
 from yikatong.node import Node
-from yikatong.transit import demo as transit_demo
 
 
 def test_the_demo_city_pays_this_months_pensions_through_the_whole_cycle(
     node: Node, fixed_clock: clock.FixedClock
 ) -> None:
-    fixed_clock.set(dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC))  # 10:00 Beijing
-    db.Base.metadata.drop_all(node.engine)
-    node.settings.demo = True
-    load_demo(node, residents=300, seed=7, domains=())
-    db.create_schema(node.engine)
-    transit_demo.seed_demo(node, random.Random(1))
-    canteens_demo.seed_demo(node, random.Random(2))
+    load_city_with_rides_and_meals(node, fixed_clock)
     certification_demo.seed_demo(node, random.Random(3))
 
     figures = demo.seed_demo(node, random.Random(4))

@@ -10,15 +10,13 @@ import random
 
 from sqlalchemy import select
 
+from tests.support.demo_city import load_city_with_rides_and_meals
 from yikatong.benefits import service as benefits
 from yikatong.benefits.models import BeneficiaryStatus
-from yikatong.canteens import demo as canteens_demo
 from yikatong.certification import demo, rules, service
-from yikatong.core import clock, db
-from yikatong.demo.load import load_demo
+from yikatong.core import clock
 from yikatong.ledger import service as ledger
 from yikatong.node import Node
-from yikatong.transit import demo as transit_demo
 
 TODAY = dt.date(2026, 11, 23)
 
@@ -26,13 +24,7 @@ TODAY = dt.date(2026, 11, 23)
 def test_the_demo_city_certifies_most_retirees_silently(
     node: Node, fixed_clock: clock.FixedClock
 ) -> None:
-    fixed_clock.set(dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC))  # 10:00 Beijing
-    db.Base.metadata.drop_all(node.engine)
-    node.settings.demo = True
-    load_demo(node, residents=300, seed=7, domains=())
-    db.create_schema(node.engine)  # tables newer than the last migration
-    transit_demo.seed_demo(node, random.Random(1))
-    canteens_demo.seed_demo(node, random.Random(2))
+    load_city_with_rides_and_meals(node, fixed_clock)
 
     figures = demo.seed_demo(node, random.Random(3))
 
