@@ -208,8 +208,11 @@ def _value_date(period: dt.date, pay_day: int) -> dt.date:
     return day
 
 
+_LINE_KEY = "benefits:line:"  # + line id + ":" + step: the ledger key of a line's step
+
+
 def _key(line_id: int, step: str) -> str:
-    return f"benefits:line:{line_id}:{step}"
+    return f"{_LINE_KEY}{line_id}:{step}"
 
 
 def _bank_clearing(session: Session) -> int:
@@ -486,22 +489,23 @@ def _insert_fresh_lines(
     """
     rows = fresh.subquery()
     table: Any = PaymentLine.__table__
-    if session.get_bind().dialect.name == "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    line_id: ColumnElement[int]
+    if postgres:
         sequence = session.scalar(
             text("SELECT pg_get_serial_sequence('benefit_payment_line', 'id')")
         )
-        line_id: ColumnElement[int] = func.nextval(cast(literal(sequence), String))
+        line_id = func.nextval(cast(literal(sequence), String))
     else:
         top = int(session.scalar(select(func.coalesce(func.max(PaymentLine.id), 0))) or 0)
         line_id = literal(top) + func.row_number().over(order_by=rows.c.id)
     numbered = select(line_id.label("id"), rows.c.resident_id, rows.c.amount).subquery()
+    padded: ColumnElement[str] = (
+        func.lpad(cast(numbered.c.id, String), 10, "0")
+        if postgres
+        else func.printf("%010d", numbered.c.id)
+    )
     prefix = _reference_prefix(batch.programme_id, batch.period)
-    if session.get_bind().dialect.name == "postgresql":
-        padded: ColumnElement[str] = func.lpad(cast(numbered.c.id, String), 10, "0")
-    else:
-        padded = func.printf("%010d", numbered.c.id)
-    # The month's existing lines are hashed once: a nested loop would probe the index for every
-    # beneficiary and step over the lines this very statement has inserted (quadratic).
     with db.planned_without(session, "nestloop"):
         session.execute(
             insert(table).from_select(
@@ -533,7 +537,7 @@ def _insert_fresh_lines(
 
 def _line_key(step: str) -> ColumnElement[str]:
     """``_key`` of each payment line, as SQL for set-based statements."""
-    return literal("benefits:line:") + cast(PaymentLine.id, String) + literal(f":{step}")
+    return literal(_LINE_KEY) + cast(PaymentLine.id, String) + literal(f":{step}")
 
 
 def _set_lines(session: Session, where: ColumnElement[bool], column: str, value: Any) -> None:
@@ -1118,7 +1122,7 @@ def reconcile_batch(session: Session, batch_id: int) -> Reconciliation:
         else:
             pending += tally
     # What the ledger moved for the lines: each line's own transfers, one per step taken.
-    moved = [
+    approved_fen, paid_fen, reversed_fen = (
         ledger.transfers_total(
             session, select(column).where(PaymentLine.batch_id == batch.id, column.is_not(None))
         )
@@ -1127,8 +1131,7 @@ def reconcile_batch(session: Session, batch_id: int) -> Reconciliation:
             PaymentLine.paid_transfer_id,
             PaymentLine.reversal_transfer_id,
         )
-    ]
-    approved_fen, paid_fen, reversed_fen = moved
+    )
     if generated.amount != paid.amount + failed.amount + pending.amount:
         problems.append("generated ≠ paid + failed + pending")
     if generated.amount != batch.total or generated.count != batch.line_count:

@@ -584,8 +584,8 @@ def reveal_rows(
 
     def decrypted() -> Iterator[tuple[tuple[Any, ...], dict[str, str]]]:
         # A Core result of plain rows: no ORM loading per line of a bank file.
-        rows = session.connection().execute(joined, execution_options={"yield_per": chunk})
-        for row in rows:
+        result = session.connection().execute(joined, execution_options={"yield_per": chunk})
+        for row in result:
             if row[width] is None:
                 raise NotFound(f"no resident with id {row[0]}")
             yield tuple(row[:width]), _decrypt_blobs(row[width + 1 :], wanted, key)
