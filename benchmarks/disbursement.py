@@ -14,8 +14,8 @@ Setup (not measured): N residents with valid ID numbers and encrypted payout acc
 in a funded pension programme, bulk-inserted. Goal (issue 6): 2,000,000 payments in under 60 s.
 A run with fewer payments reports the time 2M would take at its rate (``projected_2m_s``) and
 names its goal ``…_projected``: the projection flatters, since at 2M lines the tables and their
-indexes outgrow the page cache (on the 2-core machine: 48 s projected from 10k, 54–78 s
-measured at 2M in separate runs). Only a full run answers the goal.
+indexes outgrow the page cache (on the 2-core machine: 48 s projected from 10k, 47–49 s
+measured at 2M). Only a full run answers the goal.
 
     .venv/bin/python benchmarks/disbursement.py [--quick] [--payments N] [--naive N]
         [--backends sqlite,postgresql] [--profile]

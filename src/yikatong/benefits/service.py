@@ -54,6 +54,7 @@ from sqlalchemy import (
     ColumnElement,
     String,
     and_,
+    bindparam,
     cast,
     exists,
     func,
@@ -479,8 +480,9 @@ def _reference(programme_id: int, period: dt.date, line_id: int) -> str:
 def _insert_fresh_lines(
     session: Session, batch: PaymentBatch, fresh: Select[*tuple[Any, ...]]
 ) -> None:
-    """Insert a line for every row of ``fresh`` (beneficiary id, resident id, amount) with one
-    ``INSERT … SELECT``, each with its bank reference, which holds the line's id.
+    """Insert a line for every row of ``fresh`` (beneficiary id, resident id, amount, masked
+    bank account) with one ``INSERT … SELECT``, each with its bank reference, which holds the
+    line's id.
 
     The ids are drawn in the statement so that the reference is written with its line:
     PostgreSQL draws them from the table's own sequence; on SQLite this transaction holds the
@@ -499,7 +501,9 @@ def _insert_fresh_lines(
     else:
         top = int(session.scalar(select(func.coalesce(func.max(PaymentLine.id), 0))) or 0)
         line_id = literal(top) + func.row_number().over(order_by=rows.c.id)
-    numbered = select(line_id.label("id"), rows.c.resident_id, rows.c.amount).subquery()
+    numbered = select(
+        line_id.label("id"), rows.c.resident_id, rows.c.amount, rows.c.bank_account_masked
+    ).subquery()
     padded: ColumnElement[str] = (
         func.lpad(cast(numbered.c.id, String), 10, "0")
         if postgres
@@ -519,6 +523,7 @@ def _insert_fresh_lines(
                     "amount",
                     "status",
                     "reference",
+                    "bank_account_masked",
                 ],
                 select(
                     numbered.c.id,
@@ -530,6 +535,7 @@ def _insert_fresh_lines(
                     numbered.c.amount,
                     literal(LineStatus.PENDING, type_=table.c.status.type),
                     literal(prefix) + padded,
+                    numbered.c.bank_account_masked,
                 ),
             )
         )
@@ -581,6 +587,7 @@ def generate_batch(
             Beneficiary.id,
             Beneficiary.resident_id,
             func.coalesce(Beneficiary.amount, programme.amount).label("amount"),
+            registry.Resident.bank_account_masked,
         )
         .join(registry.Resident, registry.Resident.id == Beneficiary.resident_id)
         .where(
@@ -788,19 +795,6 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
     count, total = session.execute(
         select(func.count(), func.coalesce(func.sum(PaymentLine.amount), 0)).where(pending)
     ).one()
-    person = registry.Resident
-    unpaid = session.execute(
-        select(PaymentLine.id, PaymentLine.resident_id)
-        .join(person, person.id == PaymentLine.resident_id)
-        .where(pending, person.bank_account_enc.is_(None))
-        .order_by(PaymentLine.id)
-        .limit(1)
-    ).first()
-    if unpaid is not None:
-        raise Conflict(
-            f"resident {unpaid.resident_id} (line {unpaid.id}) has no payout account any more; "
-            "record one before exporting"
-        )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
@@ -820,32 +814,49 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
             PaymentLine.id,
             PaymentLine.amount,
             PaymentLine.reference,
-            person.name,
+            PaymentLine.bank_account_masked,
         )
-        .join(person, person.id == PaymentLine.resident_id)
         .where(pending)
         .order_by(PaymentLine.id)
     )
-    # Every resident's reveal is audited by one statement; the lines stream, decrypted in turn.
-    revealed = registry.reveal_rows(
-        session,
-        lines,
-        actor=SYSTEM_ACTOR,
-        role=_SYSTEM_ROLE,
-        reason=f"bank file of benefit batch {batch.id}, exported by {actor}"[:200],
-        fields=["bank_account"],
-    )
-    for (_, line_id, amount, reference, name), fields in revealed:
-        writer.writerow(["D", line_id, mask_name(name), fields["bank_account"], amount, reference])
-    # The masked account of the registry is the one the file carries, from the same row.
-    _set_lines(
-        session,
-        pending,
-        "bank_account_masked",
-        select(person.bank_account_masked)
-        .where(person.id == PaymentLine.resident_id)
-        .scalar_subquery(),
-    )
+    # Every resident's reveal is audited by one statement; the lines stream, decrypted in turn,
+    # with the resident's name and masked account from the same join. A resident found without
+    # an account stops the export, and the savepoint takes the audit entries back with it.
+    moved: dict[int, str] = {}
+    with session.begin_nested():
+        revealed = registry.reveal_rows(
+            session,
+            lines,
+            actor=SYSTEM_ACTOR,
+            role=_SYSTEM_ROLE,
+            reason=f"bank file of benefit batch {batch.id}, exported by {actor}"[:200],
+            fields=["bank_account"],
+            plain=["name", "bank_account_masked"],
+        )
+        # A line carries the masked account it was drawn up with; the few whose resident
+        # changed account since (or re-queued lines, drawn up without one) are set after.
+        for (resident_id, line_id, amount, reference, on_line, name, masked), fields in revealed:
+            account = fields.get("bank_account")
+            if account is None:
+                raise Conflict(
+                    f"resident {resident_id} (line {line_id}) has no payout account any more; "
+                    "record one before exporting"
+                )
+            writer.writerow(["D", line_id, mask_name(name), account, amount, reference])
+            if masked != on_line:
+                moved[line_id] = masked
+    table: Any = PaymentLine.__table__
+    changed = [{"line_id": line_id, "masked": masked} for line_id, masked in moved.items()]
+    for first in range(0, len(changed), 5_000):
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("line_id"))
+            .values(bank_account_masked=bindparam("masked")),
+            changed[first : first + 5_000],
+        )
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, PaymentLine) and obj.id in moved:
+            session.expire(obj, ["bank_account_masked"])
     batch.status = BatchStatus.EXPORTED
     batch.exported_at = clock.now()
     session.flush()

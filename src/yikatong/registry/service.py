@@ -545,10 +545,13 @@ def reveal_rows(
     role: str,
     reason: str,
     fields: Sequence[str] = REVEALABLE_FIELDS,
+    plain: Sequence[str] = (),
     chunk: int = 10_000,
 ) -> Iterator[tuple[tuple[Any, ...], dict[str, str]]]:
     """``reveal`` along a query whose first column is a resident id (a bank file's lines): each
-    row of ``rows`` comes back with the revealed fields of its resident.
+    row of ``rows`` comes back with the revealed fields of its resident. The resident's columns
+    named in ``plain`` (e.g. ``name``) are added to the end of each row from the same join, so
+    the caller need not join the residents a second time.
 
     The role is checked and every resident the query selects gets one audit entry, written by
     one ``INSERT … SELECT``, before this returns. The rows then stream in the query's order and
@@ -557,6 +560,9 @@ def reveal_rows(
     rolls back, its audit entries with it.
     """
     wanted = _check_reveal(role, fields)
+    unknown = [name for name in plain if name not in Resident.__table__.c]
+    if unknown:
+        raise InvalidInput(f"residents have no column {unknown[0]!r}")
     audit.record_selected(
         session,
         rows,
@@ -568,10 +574,12 @@ def reveal_rows(
         fields=wanted,
     )
     person = aliased(Resident)
-    width = len(rows.selected_columns)
+    width = len(rows.selected_columns) + len(plain)
     resident_id = rows.selected_columns[0]
     with_person = rows.add_columns(
-        person.id, *(getattr(person, _ENCRYPTED_COLUMN[name]) for name in wanted)
+        *(getattr(person, name) for name in plain),
+        person.id,
+        *(getattr(person, _ENCRYPTED_COLUMN[name]) for name in wanted),
     )
     # Joined from the first column's own table, which the query may join to other residents.
     left = getattr(resident_id, "table", None)

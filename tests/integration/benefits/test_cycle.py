@@ -20,8 +20,11 @@ from yikatong.benefits.models import (
 )
 from yikatong.core import clock
 from yikatong.core.errors import Conflict, Forbidden, InvalidInput
+from yikatong.core.ids import make_resident_id
 from yikatong.core.money import yuan
 from yikatong.ledger import service as ledger
+from yikatong.registry import service as registry
+from yikatong.registry.models import Resident
 
 MARCH = dt.date(2025, 3, 1)
 APRIL = dt.date(2025, 4, 1)
@@ -388,3 +391,68 @@ def test_a_month_outside_the_schedule_or_too_far_ahead_is_refused(world: World) 
     assert ahead.value.field == "month"
     with world.node.transaction() as session:
         assert service.list_batches(session) == []
+
+
+def test_the_file_carries_the_account_held_at_export_and_refuses_a_resident_without_one(
+    world: World,
+) -> None:
+    """A line is drawn up with its resident's masked account; the bank file reveals the account
+    held when it is exported, and the line then shows that one. A resident left without an
+    account stops the export before anything is written."""
+    zhang, li = world.resident("张三丰"), world.resident("李四")
+    programme_id = world.pension([zhang, li])
+    with world.node.transaction() as session:
+        march = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        drawn = {
+            line.resident_id: line.bank_account_masked
+            for line in service.batch_lines(session, march.id)
+        }
+        assert drawn == {zhang: "****2233", li: "****2233"}
+        service.approve_batch(session, march.id, actor=CHECKER)
+    moved = registry.resident_row(
+        registry.validate_resident(
+            registry.ResidentInput(
+                id_number=make_resident_id("370202", dt.date(1950, 1, 1), 998),
+                name="李四",
+                district_code="370202",
+                bank_account="6217000011119876",
+            )
+        ),
+        actor="test",
+    )
+    with world.node.transaction() as session:
+        session.execute(
+            update(Resident)
+            .where(Resident.id == li)
+            .values(
+                bank_account_enc=moved["bank_account_enc"],
+                bank_account_masked=moved["bank_account_masked"],
+            )
+        )
+        session.execute(
+            update(Resident)
+            .where(Resident.id == zhang)
+            .values(bank_account_enc=None, bank_account_masked=None)
+        )
+    with world.node.transaction() as session, pytest.raises(Conflict, match="no payout account"):
+        service.export_bank_file(session, march.id, actor=MAKER)
+    with world.node.transaction() as session:
+        assert service.get_batch(session, march.id).status is BatchStatus.APPROVED
+        assert audit.search(session, actor=service.SYSTEM_ACTOR) == []
+        session.execute(
+            update(Resident)
+            .where(Resident.id == zhang)
+            .values(
+                bank_account_enc=moved["bank_account_enc"],
+                bank_account_masked=moved["bank_account_masked"],
+            )
+        )
+    with world.node.transaction() as session:
+        bank = service.export_bank_file(session, march.id, actor=MAKER)
+        _, rows = bank_lines(bank.text)
+        assert {r[3] for r in rows} == {"6217000011119876"}
+        shown = {
+            line.resident_id: line.bank_account_masked
+            for line in service.batch_lines(session, march.id)
+        }
+        assert shown == {zhang: "****9876", li: "****9876"}
