@@ -38,7 +38,7 @@ from yikatong.core.money import Fen, format_yuan
 from yikatong.crypto.keyring import TrustList
 from yikatong.federation import service as federation_service
 from yikatong.federation.envelope import Envelope, format_time, parse_time
-from yikatong.federation.league import canonical_json
+from yikatong.federation.league import LeagueInvalid, canonical_json
 from yikatong.ledger import service as ledger
 from yikatong.ledger.models import AccountKind
 from yikatong.ledger.service import TransferRequest
@@ -633,7 +633,37 @@ def snapshot(
     }
 
 
+def _in_league(city: str) -> bool:
+    """Whether ``city`` is a member of this node's league, which the outbox can reach.
+
+    A node without a league reaches nobody. A league file that cannot be read right now counts
+    as reaching every city: the message waits in the outbox until the file is fixed, as all the
+    league's other messages do.
+    """
+    node = current_node.current()
+    if node.settings.league_file is None:
+        return False
+    try:
+        league = federation_service.league_of(node)
+    except LeagueInvalid:
+        return True
+    return league.member(city) is not None
+
+
 def _send(session: Session, case: PensionTransfer, *, actor: str, staff_role: str) -> None:
+    """Tell the other city of the case's new step: through the outbox when it is in this city's
+    league; otherwise the case waits for the packet file (``ykt transfer export``), and the
+    outbox is not filled with messages that no dispatcher could ever deliver."""
+    other = other_city(case)
+    if not _in_league(other):
+        if not any("packet file" in entry for entry in case.history):  # said once a case
+            _note(
+                case,
+                f"city {other} is not in this city's league: the case travels to it in the "
+                f"packet file of unfinished cases (ykt transfer export --to {other})",
+            )
+        session.flush()
+        return
     body = snapshot(session, case, actor=actor, staff_role=staff_role)
     message = outbox.enqueue(session, other_city(case), STREAM, CASE_PAYLOAD, body)
     case.messages = [*case.messages, message]

@@ -10,7 +10,15 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.integration.federation.conftest import League
-from tests.integration.pensions._kit import QINGDAO, YANTAI, beijing, deliver, enrol, person_id
+from tests.integration.pensions._kit import (
+    QINGDAO,
+    RIZHAO,
+    YANTAI,
+    beijing,
+    deliver,
+    enrol,
+    person_id,
+)
 from yikatong import node as node_module
 from yikatong.core import clock
 from yikatong.core.money import yuan
@@ -145,7 +153,9 @@ def test_a_repeated_or_stale_snapshot_changes_nothing(
         assert service.get_case(session, again.case.id).history == history
 
 
-def test_fund_postings_are_idempotent_per_case(node: Node, fixed_clock: clock.FixedClock) -> None:
+def test_fund_postings_are_idempotent_per_case(
+    node: Node, fixed_clock: clock.FixedClock, league: League
+) -> None:
     with node.transaction() as session:
         person = enrol(session, ID)
         service.record_contribution(
@@ -192,3 +202,26 @@ def test_a_case_for_someone_not_enrolled_waits_as_a_dead_letter_until_replayed(
     with yantai_node.transaction() as session:
         federation.replay_dead_letter(session, letter.id, actor="operator")
     assert _case(yantai_node).step is TransferStep.CERTIFICATE
+
+
+def test_a_case_with_a_city_outside_the_league_waits_for_the_packet_file(
+    fixed_clock: clock.FixedClock, node: Node, yantai_node: Node, league: League
+) -> None:
+    """Rizhao is not in the league: nothing for it goes into the outbox (no dispatcher could
+    deliver it), the case says it travels in the packet file, and the packet carries it."""
+    with node.transaction() as session:
+        person = enrol(session, ID)
+        service.record_contribution(
+            session, person, year=2024, months=12, monthly_base=yuan(6000), actor="t"
+        )
+        case = service.open_transfer(
+            session, person, role=PensionRole.OLD_CITY, other_city_code=RIZHAO, actor="clerk-qd"
+        )
+        service.advance(session, case.id, actor="clerk-qd")
+        assert case.step is TransferStep.LETTER and case.messages == []
+        notes = [entry for entry in case.history if "packet file" in entry]
+        assert len(notes) == 1 and "ykt transfer export --to 371100" in notes[0]
+        queued = session.scalars(select(OutboxMessage.receiver)).all()
+        assert RIZHAO not in queued
+        packet = service.export_packet(session, RIZHAO, actor="clerk-qd")
+    assert [c["case_ref"] for c in packet["cases"]] == [case.case_ref]
