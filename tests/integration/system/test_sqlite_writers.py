@@ -1,0 +1,83 @@
+"""SQLite writers of one process queue for the database (``core.db``): every transaction gets
+its turn, none is lost or refused as "database is locked", and the turn is handed back however
+the transaction ends."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from yikatong.core import db
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    engine = db.make_engine(f"sqlite:///{tmp_path}/writers.db")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)"))
+        connection.execute(text("INSERT INTO counter VALUES (1, 0)"))
+    return engine
+
+
+def _lock_of(engine: Engine) -> threading.Lock:
+    return db._write_lock(str(engine.url.database))
+
+
+def test_concurrent_read_modify_write_transactions_lose_no_update(engine: Engine) -> None:
+    errors: list[BaseException] = []
+
+    def add(times: int) -> None:
+        try:
+            for _ in range(times):
+                with engine.begin() as connection:
+                    n = connection.execute(text("SELECT n FROM counter WHERE id = 1")).scalar_one()
+                    connection.execute(text("UPDATE counter SET n = :n WHERE id = 1"), {"n": n + 1})
+        except BaseException as exc:  # reported below; a thread's exception is otherwise lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(25,)) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT n FROM counter")).scalar_one() == 12 * 25
+    assert not _lock_of(engine).locked()
+
+
+def test_the_turn_is_handed_back_after_commit_rollback_and_a_lost_connection(
+    engine: Engine,
+) -> None:
+    lock = _lock_of(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE counter SET n = 1"))
+        assert lock.locked()
+    assert not lock.locked()
+
+    with pytest.raises(ZeroDivisionError), engine.begin() as connection:
+        connection.execute(text("UPDATE counter SET n = 2"))
+        1 / 0  # noqa: B018
+    assert not lock.locked()
+
+    connection = engine.connect()
+    connection.begin()
+    connection.execute(text("UPDATE counter SET n = 3"))
+    assert lock.locked()
+    connection.invalidate()  # the DBAPI connection is closed without a commit
+    assert not lock.locked()
+    with engine.connect() as check:
+        assert check.execute(text("SELECT n FROM counter")).scalar_one() == 1
+
+
+def test_engines_on_one_file_share_the_queue_and_memory_databases_do_not(
+    engine: Engine, tmp_path: Path
+) -> None:
+    other = db.make_engine(f"sqlite:///{tmp_path}/../{tmp_path.name}/writers.db")
+    assert _lock_of(other) is _lock_of(engine)
+    with other.begin() as connection:
+        connection.execute(text("UPDATE counter SET n = 5"))
+    assert db._write_lock(":memory:") is not db._write_lock(":memory:")
