@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from yikatong.acquiring.api import Presented, TerminalDep
+from yikatong.acquiring.api import SIGNED, Presented, as_terminal
+from yikatong.acquiring.models import Terminal
 from yikatong.api.auth import Principal, current_principal, require
 from yikatong.api.deps import MAX_ROW_ID, RowId, SessionDep
 from yikatong.canteens import service
@@ -79,21 +81,25 @@ class MealIn(Presented):
 # --------------------------------------------------------------------------- till
 
 
-@router.post("/api/v1/terminal/canteen-meals", response_model=MealOut)
-def serve(body: MealIn, terminal: TerminalDep, session: SessionDep) -> MealOut:
+@router.post("/api/v1/terminal/canteen-meals", response_model=MealOut, dependencies=[SIGNED])
+async def serve(request: Request, body: MealIn) -> MealOut:
     """A meal at a canteen till: the subsidy is deducted, the card pays the rest."""
-    price = parse_yuan(body.amount, field="amount")
-    meal = service.serve_meal(
-        session,
-        terminal,
-        terminal_seq=body.terminal_seq,
-        price=price,
-        card_no=body.card_no,
-        qr=body.qr,
-    )
-    canteen = session.get(Canteen, meal.canteen_id)
-    assert canteen is not None
-    return MealOut.of(meal, canteen.code)
+
+    def work(session: Session, terminal: Terminal) -> MealOut:
+        price = parse_yuan(body.amount, field="amount")
+        meal = service.serve_meal(
+            session,
+            terminal,
+            terminal_seq=body.terminal_seq,
+            price=price,
+            card_no=body.card_no,
+            qr=body.qr,
+        )
+        canteen = session.get(Canteen, meal.canteen_id)
+        assert canteen is not None
+        return MealOut.of(meal, canteen.code)
+
+    return await as_terminal(request, work)
 
 
 # --------------------------------------------------------------------------- canteens

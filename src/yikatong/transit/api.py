@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from yikatong.acquiring import service as acquiring
-from yikatong.acquiring.api import Presented, TapOut, TerminalDep
+from yikatong.acquiring.api import SIGNED, Presented, TapOut, as_terminal
+from yikatong.acquiring.models import Terminal
 from yikatong.api.auth import Principal, current_principal
 from yikatong.api.deps import MAX_ROW_ID, SessionDep
 from yikatong.cards import service as cards_service
@@ -33,20 +35,24 @@ class RideIn(Presented):
     exit: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-@router.post("/api/v1/terminal/rides", response_model=TapOut)
-def ride(body: RideIn, terminal: TerminalDep, session: SessionDep) -> TapOut:
+@router.post("/api/v1/terminal/rides", response_model=TapOut, dependencies=[SIGNED])
+async def ride(body: RideIn, request: Request) -> TapOut:
     """Online authorisation of a ride: approve (fare charged) or decline with a reason code."""
-    tap = service.authorise_ride(
-        session,
-        terminal,
-        terminal_seq=body.terminal_seq,
-        card_no=body.card_no,
-        qr=body.qr,
-        line=body.line,
-        entry=body.entry,
-        exit=body.exit,
-    )
-    return TapOut.of(tap)
+
+    def authorise(session: Session, terminal: Terminal) -> TapOut:
+        tap = service.authorise_ride(
+            session,
+            terminal,
+            terminal_seq=body.terminal_seq,
+            card_no=body.card_no,
+            qr=body.qr,
+            line=body.line,
+            entry=body.entry,
+            exit=body.exit,
+        )
+        return TapOut.of(tap)
+
+    return await as_terminal(request, authorise)
 
 
 class OfflineRideIn(BaseModel):
@@ -73,34 +79,40 @@ class UploadOut(BaseModel):
     taps: list[TapOut]
 
 
-@router.post("/api/v1/terminal/rides/offline", response_model=UploadOut)
-def upload(body: UploadIn, terminal: TerminalDep, session: SessionDep) -> UploadOut:
+@router.post("/api/v1/terminal/rides/offline", response_model=UploadOut, dependencies=[SIGNED])
+async def upload(request: Request, body: UploadIn) -> UploadOut:
     """Offline rides uploaded in a batch: duplicates are recognised, never charged twice."""
-    taps = []
-    for index, item in enumerate(body.taps):
-        if item.tapped_at.tzinfo is None:
-            raise InvalidInput(
-                "give the tap time with its offset", field=f"taps[{index}].tapped_at"
+
+    def work(session: Session, terminal: Terminal) -> UploadOut:
+        taps = []
+        for index, item in enumerate(body.taps):
+            if item.tapped_at.tzinfo is None:
+                raise InvalidInput(
+                    "give the tap time with its offset", field=f"taps[{index}].tapped_at"
+                )
+            details = {
+                k: v
+                for k, v in (("line", item.line), ("entry", item.entry), ("exit", item.exit))
+                if v is not None
+            }
+            taps.append(
+                acquiring.OfflineTap(
+                    item.terminal_seq, item.card_no.upper(), item.tapped_at, details
+                )
             )
-        details = {
-            k: v
-            for k, v in (("line", item.line), ("entry", item.entry), ("exit", item.exit))
-            if v is not None
-        }
-        taps.append(
-            acquiring.OfflineTap(item.terminal_seq, item.card_no.upper(), item.tapped_at, details)
+        result = service.upload_rides(session, terminal, taps)
+        return UploadOut(
+            upload_id=result.upload_id,
+            received=result.received,
+            approved=result.approved,
+            debts=result.debts,
+            duplicates=result.duplicates,
+            rejected=result.rejected,
+            duplicate_seqs=result.duplicate_seqs,
+            taps=[TapOut.of(t) for t in result.taps],
         )
-    result = service.upload_rides(session, terminal, taps)
-    return UploadOut(
-        upload_id=result.upload_id,
-        received=result.received,
-        approved=result.approved,
-        debts=result.debts,
-        duplicates=result.duplicates,
-        rejected=result.rejected,
-        duplicate_seqs=result.duplicate_seqs,
-        taps=[TapOut.of(t) for t in result.taps],
-    )
+
+    return await as_terminal(request, work)
 
 
 # --------------------------------------------------------------------------- rider face

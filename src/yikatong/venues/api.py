@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.orm import Session
 
-from yikatong.acquiring.api import TerminalDep
+from yikatong.acquiring.api import SIGNED, as_terminal
+from yikatong.acquiring.models import Terminal
 from yikatong.api.auth import Principal, current_principal, require
 from yikatong.api.deps import MAX_ROW_ID, SessionDep
 from yikatong.core import clock
@@ -208,19 +210,23 @@ class ScanIn(BaseModel):
         return self
 
 
-@router.post("/api/v1/terminal/venue-entries", response_model=EntryOut)
-def scan(body: ScanIn, terminal: TerminalDep, session: SessionDep) -> EntryOut:
+@router.post("/api/v1/terminal/venue-entries", response_model=EntryOut, dependencies=[SIGNED])
+async def scan(request: Request, body: ScanIn) -> EntryOut:
     """Entry check at a venue gate: open (ticket or pass of the holder) or refuse with a reason."""
-    entry = service.check_entry(
-        session,
-        terminal,
-        scan_seq=body.scan_seq,
-        card_no=body.card_no.upper() if body.card_no else None,
-        qr=body.qr,
-        id_number=body.id_number.upper() if body.id_number else None,
-        reference=body.reference,
-    )
-    return _entry_out(entry, service.gate_venue(session, terminal).code)
+
+    def work(session: Session, terminal: Terminal) -> EntryOut:
+        entry = service.check_entry(
+            session,
+            terminal,
+            scan_seq=body.scan_seq,
+            card_no=body.card_no.upper() if body.card_no else None,
+            qr=body.qr,
+            id_number=body.id_number.upper() if body.id_number else None,
+            reference=body.reference,
+        )
+        return _entry_out(entry, service.gate_venue(session, terminal).code)
+
+    return await as_terminal(request, work)
 
 
 # --------------------------------------------------------------------------- resident face

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.orm import Session
 
 from yikatong.acquiring import service as acquiring
-from yikatong.acquiring.api import TerminalDep
+from yikatong.acquiring.api import SIGNED, as_terminal
+from yikatong.acquiring.models import Terminal
 from yikatong.api.auth import Principal, current_principal, require
 from yikatong.api.deps import MAX_ROW_ID, SessionDep
 from yikatong.core import clock
@@ -221,25 +223,31 @@ class RedemptionOut(VoucherOut):
     transfer_id: int
 
 
-@router.post("/api/v1/terminal/voucher-redemptions", response_model=RedemptionOut)
-def redeem(body: RedemptionIn, terminal: TerminalDep, session: SessionDep) -> RedemptionOut:
+@router.post(
+    "/api/v1/terminal/voucher-redemptions", response_model=RedemptionOut, dependencies=[SIGNED]
+)
+async def redeem(request: Request, body: RedemptionIn) -> RedemptionOut:
     """Redeem a voucher on an order (核销): the discount is paid to the merchant by the campaign."""
-    voucher = service.redeem_voucher(
-        session,
-        terminal,
-        order_ref=body.order_ref,
-        order_amount=_fen(body.order_amount, "order_amount"),
-        card_no=body.card_no,
-        qr=body.qr,
-        voucher_code=body.voucher_code,
-    )
-    out = _voucher_out(session, voucher)
-    assert voucher.transfer_id is not None
-    return RedemptionOut(
-        **out.model_dump(),
-        merchant=acquiring.merchant_of(session, terminal).code,
-        transfer_id=voucher.transfer_id,
-    )
+
+    def work(session: Session, terminal: Terminal) -> RedemptionOut:
+        voucher = service.redeem_voucher(
+            session,
+            terminal,
+            order_ref=body.order_ref,
+            order_amount=_fen(body.order_amount, "order_amount"),
+            card_no=body.card_no,
+            qr=body.qr,
+            voucher_code=body.voucher_code,
+        )
+        out = _voucher_out(session, voucher)
+        assert voucher.transfer_id is not None
+        return RedemptionOut(
+            **out.model_dump(),
+            merchant=acquiring.merchant_of(session, terminal).code,
+            transfer_id=voucher.transfer_id,
+        )
+
+    return await as_terminal(request, work)
 
 
 class RefundIn(BaseModel):
@@ -278,8 +286,8 @@ class RefundOut(BaseModel):
     )
 
 
-@router.post("/api/v1/terminal/voucher-refunds", response_model=RefundOut)
-def refund(body: RefundIn, terminal: TerminalDep, session: SessionDep) -> RefundOut:
+@router.post("/api/v1/terminal/voucher-refunds", response_model=RefundOut, dependencies=[SIGNED])
+async def refund(request: Request, body: RefundIn) -> RefundOut:
     """Refund (退货) all or part of an order paid with a voucher; by the redeeming merchant only.
 
     ``amount`` is the order value returned. While the rest of the order still reaches the
@@ -294,31 +302,35 @@ def refund(body: RefundIn, terminal: TerminalDep, session: SessionDep) -> Refund
     (``clawback_to: fiscal``) and no voucher or slot is given back. Retrying with the same
     ``refund_ref`` answers the first refund; the same reference with other content is a conflict
     (409). Several partial refunds may add up to the order amount; more is refused (422)."""
-    result = service.refund_voucher(
-        session,
-        terminal,
-        voucher_code=body.voucher_code,
-        order_ref=body.order_ref,
-        refund_ref=body.refund_ref,
-        amount=_fen(body.amount, "amount"),
-    )
-    r = result.refund
-    return RefundOut(
-        refund_ref=r.refund_ref,
-        voucher=_voucher_out(session, result.voucher),
-        amount=r.amount,
-        clawback=r.clawback,
-        clawback_to=r.clawback_to.value if r.clawback_to is not None else None,
-        resident_refund=r.resident_refund,
-        order_left=r.order_left,
-        refunded_total=result.refunded_total,
-        refundable=result.refundable,
-        transfer_id=r.transfer_id,
-        reinstated_voucher=(
-            _voucher_out(session, result.reinstated) if result.reinstated is not None else None
-        ),
-        released_again=result.released_again,
-    )
+
+    def work(session: Session, terminal: Terminal) -> RefundOut:
+        result = service.refund_voucher(
+            session,
+            terminal,
+            voucher_code=body.voucher_code,
+            order_ref=body.order_ref,
+            refund_ref=body.refund_ref,
+            amount=_fen(body.amount, "amount"),
+        )
+        r = result.refund
+        return RefundOut(
+            refund_ref=r.refund_ref,
+            voucher=_voucher_out(session, result.voucher),
+            amount=r.amount,
+            clawback=r.clawback,
+            clawback_to=r.clawback_to.value if r.clawback_to is not None else None,
+            resident_refund=r.resident_refund,
+            order_left=r.order_left,
+            refunded_total=result.refunded_total,
+            refundable=result.refundable,
+            transfer_id=r.transfer_id,
+            reinstated_voucher=(
+                _voucher_out(session, result.reinstated) if result.reinstated is not None else None
+            ),
+            released_again=result.released_again,
+        )
+
+    return await as_terminal(request, work)
 
 
 # --------------------------------------------------------------------------- staff
