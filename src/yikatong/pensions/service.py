@@ -657,10 +657,15 @@ def _send(session: Session, case: PensionTransfer, *, actor: str, staff_role: st
     other = other_city(case)
     if not _in_league(other):
         if not any("packet file" in entry for entry in case.history):  # said once a case
+            why = (
+                f"city {other} is not in this city's league"
+                if current_node.current().settings.league_file is not None
+                else "this city is in no league"
+            )
             _note(
                 case,
-                f"city {other} is not in this city's league: the case travels to it in the "
-                f"packet file of unfinished cases (ykt transfer export --to {other})",
+                f"{why}: the case travels to {other} in the packet file of unfinished cases "
+                f"(ykt transfer export --to {other})",
             )
         session.flush()
         return
