@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -54,7 +55,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 from sqlalchemy.sql import Select
 
-from yikatong.core import clock
+from yikatong.core import clock, db
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
 from yikatong.core.money import Fen, format_yuan
 from yikatong.ledger.models import (
@@ -1179,40 +1180,22 @@ def _bulk_insert(session: Session, rows: list[_BatchRow], now: dt.datetime) -> l
         return returned
     if not rows:
         return ids
-    dialect = session.get_bind().dialect
-    # The column types' own bind conversions, applied once per distinct value: a batch shares
-    # its timestamp and its two kinds, and most transfers carry no expiry.
-    convert: dict[str, Any] = {
-        name: _TRANSFERS.c[name].type.bind_processor(dialect)
-        for name in ("kind", "expires_at", "created_at")
-    }
-    cache: dict[tuple[str, Any], Any] = {}
-
-    def bound(name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if (name, value) not in cache:
-            processor = convert[name]
-            converted = value if processor is None else processor(value)
-            if dialect.name == "sqlite" and isinstance(converted, dt.datetime):
-                # What sqlite3's default adapter would write, computed once instead of per row.
-                converted = converted.isoformat(" ")
-            cache[name, value] = converted
-        return cache[name, value]
-
-    created = bound("created_at", now)
-    kinds = {kind: bound("kind", kind) for kind in TransferKind}
+    # The columns' own conversions, applied once per distinct value: a batch shares its
+    # timestamp and its two kinds, and most transfers carry no expiry.
+    kind_of = functools.cache(db.bind_converter(session, _TRANSFERS.c.kind))
+    expiry_of = functools.cache(db.bind_converter(session, _TRANSFERS.c.expires_at))
+    created = db.bind_converter(session, _TRANSFERS.c.created_at)(now)
     values = [
         (
             transfer_id,
             key,
-            kinds[kind],
+            kind_of(kind),
             debit,
             credit,
             amount,
             code,
             None,
-            None if expires_at is None else bound("expires_at", expires_at),
+            None if expires_at is None else expiry_of(expires_at),
             None,
             None,
             meta,
@@ -1222,20 +1205,9 @@ def _bulk_insert(session: Session, rows: list[_BatchRow], now: dt.datetime) -> l
             rows, ids, strict=True
         )
     ]
-    raw: Any = session.connection().connection.driver_connection
-    columns = ", ".join(_COPY_COLUMNS)
     try:
-        if dialect.name == "postgresql":
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY ledger_transfer ({columns}) FROM STDIN") as copy,
-            ):
-                for value in values:
-                    copy.write_row(value)
-        else:
-            marks = ", ".join("?" for _ in _COPY_COLUMNS)
-            raw.executemany(f"INSERT INTO ledger_transfer ({columns}) VALUES ({marks})", values)
-    except dialect.loaded_dbapi.IntegrityError as exc:
+        db.copy_rows(session, "ledger_transfer", _COPY_COLUMNS, values)
+    except session.get_bind().dialect.loaded_dbapi.IntegrityError as exc:
         # A concurrent transaction posted one of these keys for other accounts (the key check
         # only waits for transactions that lock the same accounts). Nothing of this batch stays.
         raise Conflict(

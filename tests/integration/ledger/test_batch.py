@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from tests.integration.ledger._books import Books, counters, open_books, request
+from yikatong.core import clock
 from yikatong.core.errors import Conflict
 from yikatong.ledger import service
 from yikatong.ledger.models import Transfer
@@ -139,3 +140,22 @@ def test_a_key_taken_concurrently_for_other_accounts_posts_nothing_twice(node: N
         assert session.scalar(select(func.count()).where(Transfer.idempotency_key == "shared")) == 1
         assert service.balance(session, second_books.card.id) == 0
         assert service.verify(session) == []
+
+
+def test_a_batch_is_stored_like_single_postings_and_counted_at_its_second(
+    session: Session, books: Books, fixed_clock: clock.FixedClock
+) -> None:
+    """On a whole second the bulk path stores the same timestamp text as single postings, so a
+    balance at that second counts both (SQLite compares stored timestamps as text)."""
+    at = fixed_clock.now().replace(microsecond=0)
+    fixed_clock.set(at)
+    service.post_transfer(session, request("single", books.bank, books.card, 100))
+    service.post_batch(session, [request("bulk", books.bank, books.card, 200)])
+    session.flush()
+    stored = session.execute(
+        select(Transfer.idempotency_key, cast(Transfer.created_at, String))
+        .where(Transfer.idempotency_key.in_(("single", "bulk")))
+        .order_by(Transfer.idempotency_key)
+    ).all()
+    assert stored[0][1] == stored[1][1]
+    assert service.balance_at(session, books.card.id, at) == 300
