@@ -19,15 +19,30 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import functools
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, insert, null, select, union_all, update
+from sqlalchemy import (
+    CursorResult,
+    Date,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.sql.expression import BindParameter, CompoundSelect
+from sqlalchemy.sql.expression import BindParameter, ColumnElement, CompoundSelect
 
 from yikatong.acquiring.models import (
     TRANSIT_KINDS,
@@ -42,7 +57,7 @@ from yikatong.acquiring.models import (
     UploadBatch,
 )
 from yikatong.cards import service as cards_service
-from yikatong.core import clock
+from yikatong.core import clock, db
 from yikatong.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from yikatong.core.ids import parse_card_number
 from yikatong.crypto import ed25519, sm2
@@ -729,16 +744,17 @@ def ingest_offline(
     if len(taps) > MAX_BATCH:
         raise InvalidInput(f"an upload holds at most {MAX_BATCH} taps; split it", field="taps")
     now = clock.now()
+    latest, earliest = now + REQUEST_SKEW, now - OFFLINE_MAX_AGE
     for index, tap in enumerate(taps):
         _check_seq(tap.terminal_seq, f"taps[{index}].terminal_seq")
         if tap.tapped_at.tzinfo is None:
             raise InvalidInput("give tap times with their offset", field=f"taps[{index}].tapped_at")
-        if tap.tapped_at > now + REQUEST_SKEW:
+        if tap.tapped_at > latest:
             raise InvalidInput(
                 "a tap cannot happen after its upload; check the terminal's clock",
                 field=f"taps[{index}].tapped_at",
             )
-        if now - tap.tapped_at > OFFLINE_MAX_AGE:
+        if tap.tapped_at < earliest:
             raise InvalidInput(
                 f"taps older than {OFFLINE_MAX_AGE.days} days are not accepted; "
                 "settle them with the operator",
@@ -780,16 +796,18 @@ def ingest_offline(
     cards: dict[str, CardIdentity | None] = {}
     for tap in fresh:
         if tap.card_no not in cards:
-            holding = found.get(_normal_card_no(tap.card_no) or "")
+            # Each number is checked once: as given when it is a known card's (valid) number.
+            holding = found.get(tap.card_no) or found.get(_normal_card_no(tap.card_no) or "")
             cards[tap.card_no] = None if holding is None else _identity(holding)
     deny = _DenyHistory(session, (c.card_ref for c in cards.values() if c is not None))
+    days = [local_date(tap.tapped_at) for tap in fresh]
     known_cards: dict[str, None] = {}
     first_of_day: dict[dt.date, dt.datetime] = {}  # fresh is in time order
-    for tap in fresh:
+    for tap, day in zip(fresh, days, strict=True):
         identity = cards[tap.card_no]
         if identity is not None:
             known_cards[identity.card_no] = None
-            first_of_day.setdefault(local_date(tap.tapped_at), tap.tapped_at)
+            first_of_day.setdefault(day, tap.tapped_at)
     prepare = getattr(price, "prepare", None)
     if prepare is not None:
         # A pricer may read what it needs for all the batch's cards and days at once.
@@ -798,10 +816,14 @@ def ingest_offline(
     purses = card_accounts(
         session, (c.card_no for c in cards.values() if c is not None), purse_kind
     )
-    rows: list[dict[str, Any]] = []
+    # (tap, business date, identity, amount, status, reason, details, transfer) per fresh tap;
+    # the details as the database takes them, so that the dict goes as soon as it is made.
+    rows: list[list[Any]] = []
     charges: list[ledger.TransferRequest] = []
     charge_rows: list[int] = []
-    for tap in fresh:
+    acquired = merchant.acquired_account_id
+    stored_details = _bind(session, "details")
+    for tap, day in zip(fresh, days, strict=True):
         tap_details = dict(tap.details)
         identity = cards[tap.card_no]
         status, reason, amount = TapStatus.DECLINED, "unknown-card", 0
@@ -820,57 +842,38 @@ def ingest_offline(
                     reason = "denied-at-tap"
                 elif amount > 0:
                     charge_rows.append(len(rows))
+                    tap_key = f"{terminal.terminal_no}:{tap.terminal_seq}"
                     charges.append(
                         ledger.TransferRequest(
-                            idempotency_key=f"tap:{terminal.terminal_no}:{tap.terminal_seq}",
+                            idempotency_key=f"tap:{tap_key}",
                             debit_account_id=purses[identity.card_no],
-                            credit_account_id=merchant.acquired_account_id,
+                            credit_account_id=acquired,
                             amount=amount,
-                            metadata={"tap": f"{terminal.terminal_no}:{tap.terminal_seq}"},
+                            metadata={"tap": tap_key},
                         )
                     )
-        rows.append(
-            {
-                "terminal_id": terminal.id,
-                "terminal_seq": tap.terminal_seq,
-                "merchant_id": merchant.id,
-                "channel": TapChannel.OFFLINE,
-                "card_no": identity.card_no if identity else None,
-                "card_ref": identity.card_ref if identity else None,
-                "resident_id": identity.resident_id if identity else None,
-                "tapped_at": tap.tapped_at,
-                "business_date": local_date(tap.tapped_at),
-                "amount": amount,
-                "status": status,
-                "reason": reason,
-                "transfer_id": None,
-                "upload_id": upload.id,
-                "details": tap_details,
-                "recorded_at": now,
-            }
-        )
+        rows.append([tap, day, identity, amount, status, reason, stored_details(tap_details), None])
     for row_index, outcome in zip(charge_rows, ledger.post_batch(session, charges), strict=True):
         row = rows[row_index]
         if outcome.status is ledger.BatchStatus.REJECTED:
             if outcome.error != "insufficient-funds":
                 raise Conflict(
-                    f"tap {row['terminal_seq']} could not be charged: {outcome.reason}",
-                    terminal_seq=row["terminal_seq"],
+                    f"tap {row[0].terminal_seq} could not be charged: {outcome.reason}",
+                    terminal_seq=row[0].terminal_seq,
                 )
-            row["status"], row["reason"] = TapStatus.DEBT, "insufficient-funds"
+            row[4], row[5] = TapStatus.DEBT, "insufficient-funds"
         else:
-            row["transfer_id"] = outcome.transfer_id
-    table = cast(Any, Tap.__table__)
-    for start in range(0, len(rows), 900):
-        session.execute(insert(table), rows[start : start + 900])
-    upload.approved = sum(1 for r in rows if r["status"] is TapStatus.APPROVED)
-    upload.debts = sum(1 for r in rows if r["status"] is TapStatus.DEBT)
-    upload.rejected = sum(1 for r in rows if r["status"] is TapStatus.DECLINED)
+            row[7] = outcome.transfer_id
+    _insert_taps(session, terminal, merchant, upload.id, now, rows)
+    statuses = Counter(row[4] for row in rows)
+    upload.approved = statuses[TapStatus.APPROVED]
+    upload.debts = statuses[TapStatus.DEBT]
+    upload.rejected = statuses[TapStatus.DECLINED]
     upload.duplicates = len(duplicates)
     session.flush()
     recorded: list[Tap] = []
     if return_taps:
-        order = {seq: i for i, seq in enumerate(r["terminal_seq"] for r in rows)}
+        order = {seq: i for i, seq in enumerate(row[0].terminal_seq for row in rows)}
         # Found by the terminal's unique (terminal, seq) index, not by a scan for the upload.
         recorded = []
         numbers = list(order)
@@ -894,6 +897,81 @@ def ingest_offline(
         taps=recorded,
         duplicate_seqs=duplicates,
     )
+
+
+# What ``_insert_taps`` writes of an offline tap, in this order (the rest stay NULL).
+_TAP_COLUMNS = (
+    "terminal_id",
+    "terminal_seq",
+    "merchant_id",
+    "channel",
+    "card_no",
+    "card_ref",
+    "resident_id",
+    "tapped_at",
+    "business_date",
+    "amount",
+    "status",
+    "reason",
+    "transfer_id",
+    "upload_id",
+    "details",
+    "recorded_at",
+)
+
+
+def _bind(session: Session, column: str) -> Callable[[Any], Any]:
+    """The tap column's own conversion of a value for the session's database."""
+    return db.bind_converter(session, _TAPS.c[column])
+
+
+def _insert_taps(
+    session: Session,
+    terminal: Terminal,
+    merchant: Merchant,
+    upload_id: int,
+    now: dt.datetime,
+    rows: list[list[Any]],
+) -> None:
+    """Insert an upload's taps (``ingest_offline``'s rows) in as few round trips as the backend
+    allows: PostgreSQL by ``COPY``, SQLite by one ``executemany`` (as the ledger's bulk path).
+
+    Values go through their columns' own conversions, the ones an upload shares (its day,
+    statuses, the time it was recorded) once per distinct value.
+    """
+    channel = _bind(session, "channel")(TapChannel.OFFLINE)
+    recorded = _bind(session, "recorded_at")(now)
+    status_of = functools.cache(_bind(session, "status"))
+    day_of = functools.cache(_bind(session, "business_date"))
+    tapped_at = _bind(session, "tapped_at")
+    values = [
+        (
+            terminal.id,
+            tap.terminal_seq,
+            merchant.id,
+            channel,
+            identity.card_no if identity else None,
+            identity.card_ref if identity else None,
+            identity.resident_id if identity else None,
+            tapped_at(tap.tapped_at),
+            day_of(day),
+            amount,
+            status_of(status),
+            reason,
+            transfer_id,
+            upload_id,
+            details,
+            recorded,
+        )
+        for tap, day, identity, amount, status, reason, details, transfer_id in rows
+    ]
+    try:
+        db.copy_rows(session, "acquiring_tap", _TAP_COLUMNS, values)
+    except session.get_bind().dialect.loaded_dbapi.IntegrityError as exc:
+        raise Conflict(
+            f"a tap of this upload was recorded concurrently by terminal {terminal.terminal_no}; "
+            "nothing of the upload was recorded, send it again"
+        ) from exc
 
 
 def _identity(holding: cards_service.CardHolding) -> CardIdentity:
@@ -961,7 +1039,10 @@ class CardRides:
     """What pricing needs to know of a card's earlier rides (see ``ride_history_of_cards``)."""
 
     rides: list[RideRow]  # every ride on the asked days, oldest first
-    day_totals: dict[dt.date, int]  # fen charged per other day of the months, up to the last
+    # Fen charged on the other days of the months, summed per stretch between two asked days
+    # (from the first of the month) and keyed by the stretch's last day ridden: what the caps
+    # of each asked day add up, in one row per stretch instead of one per day.
+    day_totals: dict[dt.date, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -988,6 +1069,42 @@ class _RideWindow:
         )
 
 
+def _in_stretch(day: ColumnElement[dt.date], index: int) -> ColumnElement[bool]:
+    """Whether ``day`` lies in the ``index``-th stretch of other days before the asked days:
+    up to (not including) the ``index``-th asked day, from the first of its month or the day
+    after the asked day before it, whichever is later (bind parameters of ``_stretch_params``).
+    """
+    return and_(
+        day >= bindparam(f"stretch_from_{index}", type_=Date),
+        day < bindparam(f"stretch_until_{index}", type_=Date),
+    )
+
+
+def _stretch(day: ColumnElement[dt.date], count: int) -> ColumnElement[int]:
+    """Which of the ``count`` stretches ``day`` lies in; NULL for a day of an earlier month
+    than the next asked day (no cap counts it)."""
+    return case(*((_in_stretch(day, i), i) for i in range(count)))
+
+
+def _stretch_params(wanted: Sequence[dt.date]) -> dict[str, dt.date]:
+    """The bounds of the stretches before the (sorted) asked days, one stretch after another."""
+    params: dict[str, dt.date] = {}
+    after = dt.date.min
+    for i, day in enumerate(wanted):
+        params[f"stretch_from_{i}"] = max(day.replace(day=1), after)
+        params[f"stretch_until_{i}"] = day
+        after = day + dt.timedelta(days=1)
+    return params
+
+
+def _at_transit_merchant(merchant_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """A card's taps at bus and metro merchants. ``+ 0`` keeps the merchant out of the index
+    choice: without statistics SQLite would find a few cards' rides through the merchant-date
+    index, walking every rider's taps of the merchant's days, instead of the cards' own."""
+    transit = select(_MERCHANTS.c.id).where(_MERCHANTS.c.kind.in_(TRANSIT_KINDS))
+    return (merchant_id + 0).in_(transit)
+
+
 def ride_history_of_cards(
     session: Session, card_nos: Iterable[str], *, days: Iterable[dt.date]
 ) -> dict[str, CardRides]:
@@ -995,8 +1112,9 @@ def ride_history_of_cards(
 
     Every ride on those days comes as a light row (mode, line, time, amount); for the other days
     of their months, from the first of the earliest month up to the last asked day, only the sum
-    charged per day. Two set-based queries per 900 cards, and what is read stays the size of a
-    few days of rides however often the cards rode this month.
+    charged per stretch of days between two asked days (``CardRides.day_totals``). Two
+    set-based queries per 900 cards, and what is read stays the size of a few days of rides
+    however often the cards rode this month.
     """
     wanted = sorted(set(days))
     numbers = list(dict.fromkeys(card_nos))
@@ -1004,8 +1122,15 @@ def ride_history_of_cards(
     if not wanted or not numbers:
         return found
     window = _RideWindow.of(wanted)
-    transit = select(Merchant.id).where(Merchant.kind.in_(TRANSIT_KINDS))
     counted = Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT))
+    # Per stretch, its last day ridden and what was charged in it: one row per card.
+    day, amount = _TAPS.c.business_date, _TAPS.c.amount
+    per_stretch = [
+        aggregate(case((_in_stretch(day, i), column)))
+        for i in range(len(wanted))
+        for aggregate, column in ((func.max, day), (func.sum, amount))
+    ]
+    stretches = _stretch_params(wanted)
     connection = session.connection()
     for start in range(0, len(numbers), 900):
         chunk = numbers[start : start + 900]
@@ -1023,31 +1148,36 @@ def ride_history_of_cards(
                 Tap.tapped_at < window.rides_until,
                 Tap.business_date.in_(wanted),
                 counted,
-                Tap.merchant_id.in_(transit),
+                _at_transit_merchant(_TAPS.c.merchant_id),
             )
             .order_by(Tap.tapped_at, Tap.id)
         )
         for card_no, at, amount, mode, line in connection.execute(rides):
             found[card_no].rides.append(RideRow(mode or "", line or "", at, int(amount)))
         totals = (
-            select(Tap.card_no, Tap.business_date, func.sum(Tap.amount))
+            select(Tap.card_no, *per_stretch)
             .where(
                 Tap.card_no.in_(chunk),
                 Tap.tapped_at >= window.totals_from,
                 Tap.tapped_at < window.totals_until,
                 Tap.business_date.not_in(wanted),
                 counted,
-                Tap.merchant_id.in_(transit),
+                _at_transit_merchant(_TAPS.c.merchant_id),
             )
-            .group_by(Tap.card_no, Tap.business_date)
+            .group_by(Tap.card_no)  # in the index's order: no sort
         )
-        for card_no, day, total in connection.execute(totals):
-            found[str(card_no)].day_totals[day] = int(total or 0)
+        for card_no, *sums in connection.execute(totals, stretches):
+            day_totals = found[str(card_no)].day_totals
+            for day, total in zip(sums[::2], sums[1::2], strict=True):
+                if day is not None:
+                    day_totals[day] = int(total or 0)
     return found
 
 
-def _ride_history_statement() -> CompoundSelect[*tuple[Any, ...]]:
-    transit = select(_MERCHANTS.c.id).where(_MERCHANTS.c.kind.in_(TRANSIT_KINDS))
+@functools.cache
+def _ride_history_statement(count: int) -> CompoundSelect[*tuple[Any, ...]]:
+    """Both halves of ``ride_history_of_cards`` for one card and ``count`` asked days, in one
+    statement, built once per count (online authorisation asks two days)."""
     counted = _TAPS.c.status.in_((TapStatus.APPROVED, TapStatus.DEBT))
     days: BindParameter[list[dt.date]] = bindparam("days", expanding=True)
     rides = select(
@@ -1063,13 +1193,13 @@ def _ride_history_statement() -> CompoundSelect[*tuple[Any, ...]]:
         _TAPS.c.tapped_at < bindparam("rides_until", type_=_TAPS.c.tapped_at.type),
         _TAPS.c.business_date.in_(days),
         counted,
-        _TAPS.c.merchant_id.in_(transit),
+        _at_transit_merchant(_TAPS.c.merchant_id),
     )
     totals = (
         select(
             null(),
             null(),
-            _TAPS.c.business_date,
+            func.max(_TAPS.c.business_date),
             func.sum(_TAPS.c.amount),
             null(),
             null(),
@@ -1080,16 +1210,12 @@ def _ride_history_statement() -> CompoundSelect[*tuple[Any, ...]]:
             _TAPS.c.tapped_at < bindparam("totals_until", type_=_TAPS.c.tapped_at.type),
             _TAPS.c.business_date.not_in(days),
             counted,
-            _TAPS.c.merchant_id.in_(transit),
+            _at_transit_merchant(_TAPS.c.merchant_id),
+            _stretch(_TAPS.c.business_date, count).is_not(None),
         )
-        .group_by(_TAPS.c.business_date)
+        .group_by(_stretch(_TAPS.c.business_date, count))
     )
     return union_all(rides, totals)
-
-
-# Online authorisation prices one ride of one card: both halves of ``ride_history_of_cards``
-# in one statement, built once.
-_RIDE_HISTORY_OF_CARD = _ride_history_statement()
 
 
 def ride_history_of_card(session: Session, card_no: str, *, days: Iterable[dt.date]) -> CardRides:
@@ -1100,7 +1226,7 @@ def ride_history_of_card(session: Session, card_no: str, *, days: Iterable[dt.da
         return found
     window = _RideWindow.of(wanted)
     rows = session.execute(
-        _RIDE_HISTORY_OF_CARD,
+        _ride_history_statement(len(wanted)),
         {
             "card_no": card_no,
             "days": wanted,
@@ -1108,6 +1234,7 @@ def ride_history_of_card(session: Session, card_no: str, *, days: Iterable[dt.da
             "rides_until": window.rides_until,
             "totals_from": window.totals_from,
             "totals_until": window.totals_until,
+            **_stretch_params(wanted),
         },
     )
     rides: list[tuple[dt.datetime, int, RideRow]] = []

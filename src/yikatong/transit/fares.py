@@ -153,6 +153,10 @@ def local_day(at: dt.datetime) -> dt.date:
     return at.astimezone(_LOCAL).date()
 
 
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
+
+
 class RideHistory:
     """A card's earlier rides as the fare rules need them.
 
@@ -170,19 +174,25 @@ class RideHistory:
         day_totals: Mapping[dt.date, int] | None = None,
         in_time_order: bool = False,
     ) -> None:
-        self._detailed = None if detailed_days is None else set(detailed_days)
-        self._rides: list[PriorRide] = list(rides) if in_time_order else sorted(rides, key=_at)
-        self._by_day: dict[dt.date, list[PriorRide]] = {}
-        self._totals: dict[dt.date, int] = {}
+        self._detailed: frozenset[dt.date] | None = None
+        if detailed_days is not None:
+            # A frozen set is shared as it is (one upload's histories all detail its days).
+            self._detailed = frozenset(detailed_days)
+        # The detailed days' rides in time order, with their times and charges alongside.
+        self._rides: list[PriorRide] = []
+        self._times: list[dt.datetime] = []
+        self._charges: list[int] = []
+        self._totals: dict[dt.date, int] = {}  # the other days
         for day, total in (day_totals or {}).items():
             if not self.covers(day):
                 self._totals[day] = total
-        for ride in self._rides:
+        for ride in rides if in_time_order else sorted(rides, key=_at):
             day = local_day(ride.at)
             if not self.covers(day):
                 raise ValueError(f"a ride on {day} given for a day kept only as a total")
-            self._by_day.setdefault(day, []).append(ride)
-            self._totals[day] = self._totals.get(day, 0) + ride.charged
+            self._rides.append(ride)
+            self._times.append(ride.at)
+            self._charges.append(ride.charged)
 
     def covers(self, day: dt.date) -> bool:
         """Whether every ride of ``day`` is known one by one (a ride can be priced on it)."""
@@ -190,30 +200,43 @@ class RideHistory:
 
     def add(self, ride: PriorRide) -> None:
         """Remember a ride just priced, in its place in time."""
-        day = local_day(ride.at)
-        self._require(day)
-        bisect.insort(self._rides, ride, key=_at)
-        bisect.insort(self._by_day.setdefault(day, []), ride, key=_at)
-        self._totals[day] = self._totals.get(day, 0) + ride.charged
+        self._require(local_day(ride.at))
+        times = self._times
+        if not times or ride.at >= times[-1]:
+            self._rides.append(ride)
+            times.append(ride.at)
+            self._charges.append(ride.charged)
+        else:
+            index = bisect.bisect_right(times, ride.at)
+            self._rides.insert(index, ride)
+            times.insert(index, ride.at)
+            self._charges.insert(index, ride.charged)
 
     def last_up_to(self, at: dt.datetime) -> PriorRide | None:
         """The latest ride at or before ``at`` among the detailed days."""
-        self._require(local_day(at))
-        end = bisect.bisect_right(self._rides, at, key=_at)
-        return self._rides[end - 1] if end else None
+        return self.up_to(at)[0]
 
     def spent_up_to(self, at: dt.datetime) -> tuple[int, int]:
         """What the rides up to ``at`` were charged on its local day and in its month."""
+        _, spent_day, spent_month = self.up_to(at)
+        return spent_day, spent_month
+
+    def up_to(self, at: dt.datetime) -> tuple[PriorRide | None, int, int]:
+        """``last_up_to`` and ``spent_up_to`` at once."""
         day = local_day(at)
         self._require(day)
-        today = self._by_day.get(day, [])
-        spent_day = sum(r.charged for r in today[: bisect.bisect_right(today, at, key=_at)])
-        earlier_days = sum(
+        times, charges = self._times, self._charges
+        end = bisect.bisect_right(times, at)
+        # In time order a day's rides, and the month's before it, lie next to each other.
+        today = bisect.bisect_left(times, _midnight(day), 0, end)
+        month = bisect.bisect_left(times, _midnight(day.replace(day=1)), 0, today)
+        spent_day = sum(charges[today:end])
+        earlier_days = sum(charges[month:today]) + sum(
             total
             for d, total in self._totals.items()
             if d < day and d.month == day.month and d.year == day.year
         )
-        return spent_day, spent_day + earlier_days
+        return self._rides[end - 1] if end else None, spent_day, spent_day + earlier_days
 
     def _require(self, day: dt.date) -> None:
         if not self.covers(day):
@@ -287,14 +310,19 @@ def base_fare(policy: TransitPolicy, ride: Ride) -> tuple[int, float | None, str
     return fare, km, f"metro {km} km: {last.fare} + {steps} × {metro.step_fare}"
 
 
-def quote_fare(
-    policy: TransitPolicy,
-    ride: Ride,
-    category: str,
-    history: RideHistory | Sequence[PriorRide],
-) -> FareQuote:
-    """The fare in fen of ``ride`` for a card of ``category`` given the card's earlier rides
-    (``history`` may hold later rides too; only those up to ``ride.at`` count)."""
+@dataclass(frozen=True, slots=True)
+class ListFare:
+    """A ride's fare before the rider's earlier rides count: the base fare, a promotion and the
+    card category's percentage (the same for every ride of a line, a day and a category)."""
+
+    full_fare: int
+    fare: int
+    steps: tuple[str, ...]
+    distance_km: float | None
+
+
+def list_fare(policy: TransitPolicy, ride: Ride, category: str) -> ListFare:
+    """The first steps of ``quote_fare``: base fare → promotion → card-category percentage."""
     if category not in policy.categories:
         raise InvalidInput(f"unknown card category {category!r}", field="category")
     full, km, why = base_fare(policy, ride)
@@ -314,8 +342,32 @@ def quote_fare(
     if percent != 100:
         fare = fare * percent // 100
         steps.append(f"category {category} pays {percent}%: {fare}")
+    return ListFare(full_fare=full, fare=fare, steps=tuple(steps), distance_km=km)
+
+
+def quote_fare(
+    policy: TransitPolicy,
+    ride: Ride,
+    category: str,
+    history: RideHistory | Sequence[PriorRide],
+) -> FareQuote:
+    """The fare in fen of ``ride`` for a card of ``category`` given the card's earlier rides
+    (``history`` may hold later rides too; only those up to ``ride.at`` count)."""
+    return discount_and_cap(policy, ride, list_fare(policy, ride, category), history)
+
+
+def discount_and_cap(
+    policy: TransitPolicy,
+    ride: Ride,
+    listed: ListFare,
+    history: RideHistory | Sequence[PriorRide],
+) -> FareQuote:
+    """The last steps of ``quote_fare``, on the ride's ``list_fare``: the transfer discount and
+    the daily and monthly caps, from the rides up to ``ride.at``."""
+    fare = listed.fare
+    steps = list(listed.steps)
     rides = history if isinstance(history, RideHistory) else RideHistory(history)
-    last = rides.last_up_to(ride.at)
+    last, spent_day, spent_month = rides.up_to(ride.at)
     if last is not None and fare > 0:
         window = dt.timedelta(minutes=policy.transfer.window_minutes)
         if ride.at - last.at <= window and (last.mode, last.line) != (ride.mode, ride.line):
@@ -323,7 +375,6 @@ def quote_fare(
             if discount:
                 fare -= discount
                 steps.append(f"transfer within {policy.transfer.window_minutes} min: −{discount}")
-    spent_day, spent_month = rides.spent_up_to(ride.at)
     room = max(0, min(policy.caps.daily - spent_day, policy.caps.monthly - spent_month))
     if fare > room:
         fare = room
@@ -331,4 +382,6 @@ def quote_fare(
             f"capped (day {spent_day}/{policy.caps.daily}, month "
             f"{spent_month}/{policy.caps.monthly}): {fare}"
         )
-    return FareQuote(full_fare=full, fare=fare, steps=steps, distance_km=km)
+    return FareQuote(
+        full_fare=listed.full_fare, fare=fare, steps=steps, distance_km=listed.distance_km
+    )

@@ -8,7 +8,7 @@ gates tap once, at the exit, with the entry station read from the card or the co
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +63,8 @@ def _history(
         if first - window < midnight:
             detailed.add(day - dt.timedelta(days=1))
     found = acquiring.ride_history_of_cards(session, card_nos, days=detailed)
-    return {card_no: _ride_history(known, detailed) for card_no, known in found.items()}
+    days = frozenset(detailed)  # one set for every card's history
+    return {card_no: _ride_history(known, days) for card_no, known in found.items()}
 
 
 def _history_of_card(session: Session, card_no: str, day: dt.date) -> fares.RideHistory:
@@ -76,7 +77,7 @@ def _detailed(days: set[dt.date]) -> set[dt.date]:
     return days | {day - dt.timedelta(days=1) for day in days}
 
 
-def _ride_history(known: acquiring.CardRides, detailed: set[dt.date]) -> fares.RideHistory:
+def _ride_history(known: acquiring.CardRides, detailed: Set[dt.date]) -> fares.RideHistory:
     return fares.RideHistory(
         [fares.PriorRide(r.mode, r.line, r.at, r.amount) for r in known.rides],
         detailed_days=detailed,
@@ -97,13 +98,17 @@ def _ride_of(mode: str, at: dt.datetime, details: dict[str, Any]) -> fares.Ride:
 class _RidePricer:
     """Prices the rides of one request or upload. It remembers each card's rides — read once
     from the database, then every ride it priced — so that a batch priced in time order sees
-    its own earlier rides (transfer discounts and caps) without reading them back."""
+    its own earlier rides (transfer discounts and caps) without reading them back. What is the
+    same for many rides of an upload (the day's policy, a card's category that day, the fare of
+    a line for a category before earlier rides count) is worked out once."""
 
     def __init__(self, terminal: acquiring.Terminal, kind: acquiring.MerchantKind) -> None:
         self._terminal = terminal
         self._mode = kind.value
         self._rides: dict[str, fares.RideHistory] = {}
         self._categories: dict[tuple[str, dt.date], str] = {}
+        self._policies: dict[dt.date, fares.TransitPolicy] = {}
+        self._listed: dict[tuple[object, ...], fares.ListFare] = {}
 
     def __call__(
         self,
@@ -116,7 +121,7 @@ class _RidePricer:
         details["mode"] = self._mode
         day = at.astimezone(_LOCAL).date()
         try:
-            policy = policy_on(day)
+            policy = self._policies.get(day) or self._policies.setdefault(day, policy_on(day))
             ride = _ride_of(self._mode, at, details)
             category = self._category(session, identity, day)
             history = self._rides.get(identity.card_no)
@@ -124,7 +129,11 @@ class _RidePricer:
                 # Online: one card, one ride. An upload read all of its cards in ``prepare``.
                 history = _history_of_card(session, identity.card_no, day)
                 self._rides[identity.card_no] = history
-            quoted = fares.quote_fare(policy, ride, category, history)
+            key = (day, ride.line, ride.entry, ride.exit, category)
+            listed = self._listed.get(key)
+            if listed is None:
+                listed = self._listed[key] = fares.list_fare(policy, ride, category)
+            quoted = fares.discount_and_cap(policy, ride, listed, history)
         except InvalidInput as error:
             details["error"] = error.detail
             raise acquiring.decline("invalid-route") from None

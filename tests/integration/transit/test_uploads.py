@@ -9,10 +9,12 @@ import random
 
 from sqlalchemy import select
 
-from tests.integration.acquiring._kit import Kit
+from tests.integration.acquiring._kit import Kit, Rider
 from yikatong.acquiring import service as acquiring
 from yikatong.acquiring.models import Tap
+from yikatong.cards import service as cards_service
 from yikatong.core import clock
+from yikatong.ledger import service as ledger
 from yikatong.transit import fares
 from yikatong.transit import service as transit
 
@@ -91,3 +93,55 @@ def test_uploads_day_by_day_charge_what_the_full_history_would(kit: Kit) -> None
     # Both rules that need earlier rides were exercised, across midnight too.
     assert rules_used["transfer"] > 0 and rules_used["capped"] > 0
     assert rules_used["transfer after midnight"] > 0
+
+
+def test_one_upload_with_a_card_many_times_a_repeated_tap_and_a_card_denied_between_taps(
+    kit: Kit, fixed_clock: clock.FixedClock
+) -> None:
+    """Within one upload, sent newest first: the caps and the purse run down ride by ride, a
+    repeated sequence is charged once, and the deny list is judged at each tap's time."""
+    kit.merchant("qd-bus", "bus")
+    kit.device("BUS-0321", "qd-bus", line="321")  # 3 yuan a ride; a day is capped at 15 yuan
+    often, denied = kit.rider(), kit.rider()
+    kit.fund(often, transport=1000)
+    kit.fund(denied, transport=1000)
+    start = clock.now()
+    fixed_clock.advance(minutes=30)
+    with kit.node.transaction() as session:
+        cards_service.report_lost(session, denied.card_no, actor="clerk", reason="lost")
+    fixed_clock.advance(minutes=30)
+    with kit.node.transaction() as session:
+        cards_service.restore_card(session, denied.card_no, actor="clerk", reason="found")
+    fixed_clock.advance(hours=3)
+
+    def tap(seq: int, rider: Rider, minutes: int) -> acquiring.OfflineTap:
+        return acquiring.OfflineTap(seq, rider.card_no, start + dt.timedelta(minutes=minutes))
+
+    taps = [tap(seq, often, 5 + 25 * seq) for seq in range(1, 7)]
+    taps += [tap(11, denied, 10), tap(12, denied, 45), tap(13, denied, 90)]
+    taps += [taps[1], tap(3, often, 65)]  # sequences sent twice: the first one sent is the tap
+    with kit.node.transaction() as session:
+        result = transit.upload_rides(
+            session, acquiring.get_terminal(session, "BUS-0321"), taps[::-1]
+        )
+        outcome = {t.terminal_seq: (t.status.value, t.reason, t.amount) for t in result.taps}
+    assert (result.received, result.duplicates, result.duplicate_seqs) == (11, 2, [3, 2])
+    assert (result.approved, result.debts, result.rejected) == (6, 3, 0)
+    assert outcome == {
+        1: ("approved", "ok", 300),
+        2: ("approved", "ok", 300),
+        3: ("approved", "ok", 300),
+        4: ("debt", "insufficient-funds", 300),  # 1 yuan left
+        5: ("debt", "insufficient-funds", 300),  # owed rides count for the daily cap …
+        6: ("approved", "ok", 0),  # … which it now reaches
+        11: ("approved", "ok", 300),
+        12: ("debt", "denied-at-tap", 300),  # on the deny list between 10:30 and 11:00
+        13: ("approved", "ok", 300),
+    }
+    assert (kit.transport(often), kit.transport(denied)) == (100, 400)
+    with kit.node.transaction() as session:
+        debts = [(d.terminal_seq, d.amount) for d in acquiring.card_debts(session, often.card_no)]
+        assert debts == [(4, 300), (5, 300)]
+        merchant = acquiring.get_merchant(session, "qd-bus")
+        assert ledger.balance(session, merchant.acquired_account_id) == 3 * 300 + 2 * 300
+        assert ledger.trial_balance(session).balanced
