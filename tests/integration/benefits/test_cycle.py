@@ -4,6 +4,7 @@ re-queue → reconcile, with the ledger moving at every step and nobody paid twi
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -420,33 +421,20 @@ def test_the_file_carries_the_account_held_at_export_and_refuses_a_resident_with
         ),
         actor="test",
     )
-    with world.node.transaction() as session:
-        session.execute(
-            update(Resident)
-            .where(Resident.id == li)
-            .values(
-                bank_account_enc=moved["bank_account_enc"],
-                bank_account_masked=moved["bank_account_masked"],
-            )
-        )
-        session.execute(
-            update(Resident)
-            .where(Resident.id == zhang)
-            .values(bank_account_enc=None, bank_account_masked=None)
-        )
+    new_account = {k: moved[k] for k in ("bank_account_enc", "bank_account_masked")}
+
+    def give(resident_id: int, account: dict[str, Any]) -> None:
+        with world.node.transaction() as session:
+            session.execute(update(Resident).where(Resident.id == resident_id).values(**account))
+
+    give(li, new_account)
+    give(zhang, {"bank_account_enc": None, "bank_account_masked": None})
     with world.node.transaction() as session, pytest.raises(Conflict, match="no payout account"):
         service.export_bank_file(session, march.id, actor=MAKER)
     with world.node.transaction() as session:
         assert service.get_batch(session, march.id).status is BatchStatus.APPROVED
         assert audit.search(session, actor=service.SYSTEM_ACTOR) == []
-        session.execute(
-            update(Resident)
-            .where(Resident.id == zhang)
-            .values(
-                bank_account_enc=moved["bank_account_enc"],
-                bank_account_masked=moved["bank_account_masked"],
-            )
-        )
+    give(zhang, new_account)
     with world.node.transaction() as session:
         bank = service.export_bank_file(session, march.id, actor=MAKER)
         _, rows = bank_lines(bank.text)
