@@ -21,11 +21,10 @@ from sqlalchemy.orm import Session
 from yikatong.acquiring import service
 from yikatong.acquiring.models import MerchantKind, Tap, Terminal
 from yikatong.api.auth import Principal, require
-from yikatong.api.deps import RowId, SessionDep
+from yikatong.api.deps import RowId, SessionDep, get_node
 from yikatong.cards import service as cards_service
-from yikatong.core.errors import InvalidInput, Unauthorized
+from yikatong.core.errors import InvalidInput
 from yikatong.core.money import parse_yuan
-from yikatong.node import Node
 
 router = APIRouter(tags=["acquiring"])
 
@@ -48,10 +47,7 @@ def _signed(
 ) -> None:
     """An unsigned request is refused (401) before its body is even looked at; the signature
     itself is checked in the request's own transaction (:func:`as_terminal`)."""
-    if not (x_terminal and x_timestamp and x_sequence and x_signature):
-        raise Unauthorized(
-            "terminal requests carry X-Terminal, X-Timestamp, X-Sequence and X-Signature headers"
-        )
+    service.require_signature_headers(x_terminal, x_timestamp, x_sequence, x_signature)
 
 
 SIGNED = Depends(_signed)
@@ -68,7 +64,7 @@ async def as_terminal(request: Request, work: Callable[[Session, Terminal], _Ans
     """
     body = await request.body()
     headers = request.headers
-    node: Node = request.app.state.node
+    node = get_node(request)
 
     def unit() -> _Answer:
         with node.transaction() as session:

@@ -327,6 +327,14 @@ _CONSUME_SEQ = (
 _CONSUME_SEQ_RETURNING = _CONSUME_SEQ.returning(Terminal)
 
 
+def require_signature_headers(*values: str | None) -> None:
+    """Unauthorized unless a terminal request carries all four signature headers."""
+    if not all(values):
+        raise Unauthorized(
+            "terminal requests carry X-Terminal, X-Timestamp, X-Sequence and X-Signature headers"
+        )
+
+
 def authenticate_terminal(
     session: Session,
     *,
@@ -342,10 +350,9 @@ def authenticate_terminal(
 
     Raises Unauthorized naming what is wrong; nothing else is changed when it raises.
     """
-    if not terminal_no or not timestamp or not seq or not signature:
-        raise Unauthorized(
-            "terminal requests carry X-Terminal, X-Timestamp, X-Sequence and X-Signature headers"
-        )
+    require_signature_headers(terminal_no, timestamp, seq, signature)
+    assert terminal_no is not None and timestamp is not None and seq is not None
+    assert signature is not None
     try:
         ts, sequence, sig = int(timestamp), int(seq), bytes.fromhex(signature)
     except ValueError:
