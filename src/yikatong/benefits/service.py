@@ -45,6 +45,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,11 +195,10 @@ def parse_month(text: str, *, field: str = "month") -> dt.date:
 
 def mask_name(name: str) -> str:
     """``王小明 → 王*明``, ``李四 → 李*``: enough for the bank to recognise, not to read."""
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
+    length = len(name)
+    if length <= 2:
+        return name[:1] + "*" * (length - 1)
+    return name[0] + "*" * (length - 2) + name[-1]
 
 
 def _value_date(period: dt.date, pay_day: int) -> dt.date:
@@ -757,6 +757,7 @@ def approve_batch(session: Session, batch_id: int, *, actor: str) -> PaymentBatc
             lines,
             debit_account_id=programme.budget_account_id,
             credit_account_id=programme.payable_account_id,
+            order_by="line",
         )
     except Conflict as error:
         # The caller's transaction is rolled back by this error: nothing stays posted.
@@ -767,7 +768,17 @@ def approve_batch(session: Session, batch_id: int, *, actor: str) -> PaymentBatc
             f"but was drawn up with {batch.line_count} for {format_yuan(batch.total)}; "
             "generate it again"
         )
-    _set_lines(session, of_batch, "approve_transfer_id", ledger.transfer_id_by_key(approve_key))
+    # Each line links to its transfer. Where the transfers were numbered in line order and the
+    # batch's lines are consecutive (on SQLite, drawn up under the write lock), the link is the
+    # line's own id shifted; otherwise each line looks its transfer up by key.
+    link: ColumnElement[int] = ledger.transfer_id_by_key(approve_key)
+    if posted.first_id is not None:
+        low, high = session.execute(
+            select(func.min(PaymentLine.id), func.max(PaymentLine.id)).where(of_batch)
+        ).one()
+        if high - low + 1 == posted.count:
+            link = PaymentLine.id + (posted.first_id - low)
+    _set_lines(session, of_batch, "approve_transfer_id", link)
     batch.status = BatchStatus.APPROVED
     batch.approved_by = actor[:64]
     batch.approved_at = clock.now()
@@ -835,16 +846,19 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
         )
         # A line carries the masked account it was drawn up with; the few whose resident
         # changed account since (or re-queued lines, drawn up without one) are set after.
-        for (resident_id, line_id, amount, reference, on_line, name, masked), fields in revealed:
-            account = fields.get("bank_account")
-            if account is None:
-                raise Conflict(
-                    f"resident {resident_id} (line {line_id}) has no payout account any more; "
-                    "record one before exporting"
-                )
-            writer.writerow(["D", line_id, mask_name(name), account, amount, reference])
-            if masked != on_line:
-                moved[line_id] = masked
+
+        def file_rows() -> Iterator[tuple[Any, ...]]:
+            for resident_id, line_id, amount, reference, on_line, name, masked, account in revealed:
+                if account is None:
+                    raise Conflict(
+                        f"resident {resident_id} (line {line_id}) has no payout account any "
+                        "more; record one before exporting"
+                    )
+                if masked != on_line:
+                    moved[line_id] = masked
+                yield ("D", line_id, mask_name(name), account, amount, reference)
+
+        writer.writerows(file_rows())
     table: Any = PaymentLine.__table__
     changed = [{"line_id": line_id, "masked": masked} for line_id, masked in moved.items()]
     for first in range(0, len(changed), 5_000):

@@ -1339,6 +1339,9 @@ class Fanout:
 
     count: int
     total: Fen
+    # With ``order_by`` on SQLite: the transfers hold the ids first_id … first_id + count − 1,
+    # in that column's order. ``None`` where the backend draws ids from a shared sequence.
+    first_id: int | None = None
 
 
 _FANOUT_COLUMNS = ("idempotency_key", "amount")
@@ -1351,6 +1354,7 @@ def post_fanout(
     debit_account_id: int,
     credit_account_id: int,
     code: int = 0,
+    order_by: str | None = None,
 ) -> Fanout:
     """One posted transfer per row of ``rows``, every one from the same debit account to the
     same credit account, written by one ``INSERT … SELECT`` in the caller's transaction (a
@@ -1367,6 +1371,11 @@ def post_fanout(
     already used, or used twice in ``rows``, refuses the whole fan-out with Conflict. The
     caller's own state (a batch approved once, under lock) is what makes it happen once.
     When it refuses, nothing has been written.
+
+    ``order_by`` names a column of ``rows`` (distinct values) to number the transfers by: on
+    SQLite this transaction holds the write lock, so the ids after the current maximum are
+    free and the answer's ``first_id`` tells the caller which transfer each row became
+    without looking a key up per row.
     """
     source = rows.subquery()
     names = [column.name for column in source.c]
@@ -1413,7 +1422,17 @@ def post_fanout(
         if session.get_bind().dialect.name == "postgresql"
         else func.json_object
     )
+    first_id: int | None = None
+    numbered: list[Any] = []
+    if order_by is not None:
+        if order_by not in names:
+            raise ValueError(f"post_fanout cannot order by {order_by!r}, not a column of rows")
+        if session.get_bind().dialect.name == "sqlite":
+            top = int(session.scalar(select(func.coalesce(func.max(Transfer.id), 0))) or 0)
+            first_id = top + 1
+            numbered = [literal(top) + func.row_number().over(order_by=source.c[order_by])]
     values = select(
+        *numbered,
         source.c.idempotency_key,
         literal(TransferKind.POSTED, type_=_TRANSFERS.c.kind.type),
         literal(debit_account_id),
@@ -1424,6 +1443,7 @@ def post_fanout(
         literal(clock.now(), type_=_TRANSFERS.c.created_at.type),
     )
     columns = [
+        *(["id"] if numbered else []),
         "idempotency_key",
         "kind",
         "debit_account_id",
@@ -1443,7 +1463,7 @@ def post_fanout(
         ) from None
     _apply(debit, credit, TransferKind.POSTED, int(total))
     _write_counters(session, locked.values())
-    return Fanout(int(count), Fen(int(total)))
+    return Fanout(int(count), Fen(int(total)), first_id)
 
 
 def transfers_total(session: Session, transfer_ids: Select[*tuple[Any, ...]]) -> Fen:

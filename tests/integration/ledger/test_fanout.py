@@ -153,3 +153,41 @@ def test_bad_rows_and_accounts_are_refused_before_anything_is_written(
         )
     assert _transfers(session) == 0
     assert service.verify(session) == []
+
+
+def test_ordered_fanout_numbers_the_transfers_in_that_order_on_sqlite(
+    session: Session, books: Books
+) -> None:
+    """With ``order_by`` the caller learns which transfer each row became without a key lookup
+    per row: on SQLite the ids run from ``first_id`` in the column's order; PostgreSQL's ids
+    come from a shared sequence, so it answers ``None`` and the caller looks keys up."""
+    purses = _purses(session, 4)
+    service.post_transfer(session, request("fund", books.bank, books.budget, 1_000_000))
+    descending = _per_purse().add_columns((-Account.id).label("rank"))
+    posted = service.post_fanout(
+        session,
+        descending,
+        debit_account_id=books.budget.id,
+        credit_account_id=books.canteen.id,
+        order_by="rank",
+    )
+    ids = {
+        p.id: service.get_transfer_by_key(session, f"grant:{p.id}").id  # type: ignore[union-attr]
+        for p in purses
+    }
+    if session.get_bind().dialect.name == "sqlite":
+        assert posted.first_id is not None
+        # The highest purse id has the lowest rank: its transfer comes first.
+        by_rank = sorted(purses, key=lambda p: -p.id)
+        assert [ids[p.id] for p in by_rank] == list(range(posted.first_id, posted.first_id + 4))
+    else:
+        assert posted.first_id is None
+    with pytest.raises(ValueError, match="cannot order by"):
+        service.post_fanout(
+            session,
+            _per_purse(prefix="again"),
+            debit_account_id=books.budget.id,
+            credit_account_id=books.canteen.id,
+            order_by="nope",
+        )
+    assert service.verify(session) == []
