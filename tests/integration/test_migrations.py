@@ -93,3 +93,40 @@ def test_0006_records_that_every_earlier_clawback_went_to_the_budget(db_url: str
         migrate.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_0007_steps_back_and_forward_and_keeps_a_line_per_person_month_and_attempt(
+    db_url: str,
+) -> None:
+    """The payment line's unique key leads with the resident and replaces the resident index;
+    the re-queue link is indexed only where set. Undone and done again, the key still holds."""
+    engine = db.make_engine(db_url)
+    try:
+        migrate.upgrade(engine)
+        migrate.downgrade(engine, "0006")
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                found = connection.execute(
+                    text(
+                        "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                        "AND tbl_name = 'benefit_payment_line' AND sql IS NOT NULL"
+                    )
+                )
+            else:
+                found = connection.execute(
+                    text(
+                        "SELECT indexname, indexdef FROM pg_indexes "
+                        "WHERE tablename = 'benefit_payment_line'"
+                    )
+                )
+            definitions = {str(name): str(sql) for name, sql in found}
+        assert "ix_benefit_payment_line_resident_id" not in definitions
+        requeued = definitions["uq_benefit_payment_line_requeued_from_id"]
+        assert "requeued_from_id IS NOT NULL" in requeued, requeued
+        db.import_all_models()
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"render_as_batch": True})
+            assert compare_metadata(context, db.Base.metadata) == []
+    finally:
+        engine.dispose()

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from yikatong.core.db import Base, UTCDateTime
+from yikatong.core.db import Base, UTCDateTime, index_where_set
 
 
 def _enum(cls: type[enum.StrEnum]) -> Enum:
@@ -150,7 +150,8 @@ class PaymentLine(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("benefit_batch.id"), index=True)
     programme_id: Mapped[int] = mapped_column(ForeignKey("benefit_programme.id"))
-    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"), index=True)
+    # Found by resident through the unique key below, which leads with the resident.
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
     period: Mapped[dt.date] = mapped_column(Date)
     attempt: Mapped[int] = mapped_column(Integer)
     amount: Mapped[int] = mapped_column(BigInteger)
@@ -161,9 +162,7 @@ class PaymentLine(Base):
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     disposition: Mapped[FailedDisposition | None] = mapped_column(_enum(FailedDisposition))
     disposition_reason: Mapped[str | None] = mapped_column(String(200))
-    requeued_from_id: Mapped[int | None] = mapped_column(
-        ForeignKey("benefit_payment_line.id"), unique=True
-    )
+    requeued_from_id: Mapped[int | None] = mapped_column(ForeignKey("benefit_payment_line.id"))
     approve_transfer_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("ledger_transfer.id")
     )
@@ -176,7 +175,10 @@ class PaymentLine(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        UniqueConstraint("programme_id", "resident_id", "period", "attempt"),
+        # A person's month is paid once per attempt; the key also finds a person's lines.
+        UniqueConstraint("resident_id", "programme_id", "period", "attempt"),
+        # A line is re-queued at most once; the few re-queued lines alone are indexed.
+        index_where_set("benefit_payment_line", "requeued_from_id", unique=True),
         CheckConstraint("amount > 0", name="amount_positive"),
     )
 

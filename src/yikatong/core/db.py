@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Engine,
+    Index,
     MetaData,
     TypeDecorator,
     create_engine,
@@ -37,6 +38,19 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def index_where_set(table: str, column: str, *, unique: bool = False) -> Index:
+    """An index on ``column`` holding only the rows where it is set (a partial index): a
+    mostly-empty column costs an ordinary row no index entry."""
+    condition = text(f"{column} IS NOT NULL")
+    return Index(
+        f"{'uq' if unique else 'ix'}_{table}_{column}",
+        column,
+        unique=unique,
+        sqlite_where=condition,
+        postgresql_where=condition,
+    )
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

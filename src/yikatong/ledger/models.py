@@ -32,27 +32,13 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from yikatong.core.db import Base, UTCDateTime
+from yikatong.core.db import Base, UTCDateTime, index_where_set
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 _BIG_ID = BigInteger().with_variant(Integer, "sqlite")
-
-
-def _where_set(column: str, *, unique: bool = False) -> Index:
-    """An index on ``column`` holding only the rows where it is set (a partial index)."""
-    condition = text(f"{column} IS NOT NULL")
-    prefix = "uq" if unique else "ix"
-    return Index(
-        f"{prefix}_ledger_transfer_{column}",
-        column,
-        unique=unique,
-        sqlite_where=condition,
-        postgresql_where=condition,
-    )
 
 
 def _values(enum_cls: type[enum.StrEnum]) -> list[str]:
@@ -203,8 +189,8 @@ class Transfer(Base):
         CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
         Index("ix_ledger_transfer_debit_at", "debit_account_id", "created_at"),
         Index("ix_ledger_transfer_credit_at", "credit_account_id", "created_at"),
-        _where_set("pending_id", unique=True),
-        _where_set("reverses_id", unique=True),
-        _where_set("expires_at"),
-        _where_set("linked_id"),
+        index_where_set("ledger_transfer", "pending_id", unique=True),
+        index_where_set("ledger_transfer", "reverses_id", unique=True),
+        index_where_set("ledger_transfer", "expires_at"),
+        index_where_set("ledger_transfer", "linked_id"),
     )
