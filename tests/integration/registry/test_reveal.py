@@ -144,9 +144,7 @@ def test_reveal_rows_streams_the_query_with_one_audit_entry_per_resident(
         )
     accounts = {first.id: "6228480012345675678", second.id: "6217000010012345678"}
     assert revealed == [
-        ((a, b), {"bank_account": accounts[a]})
-        for a in (second.id, first.id)
-        for b in (first.id, second.id)
+        (a, b, accounts[a]) for a in (second.id, first.id) for b in (first.id, second.id)
     ]
     assert sorted((e.subject_id, e.action, e.fields, e.reason) for e in audit_entries(node)) == [
         (str(first.id), "reveal", "bank_account", "bank file of batch 9"),
