@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,7 +91,76 @@ def _write_lock(path: str) -> threading.Lock:
         return _WRITE_LOCKS.setdefault(key, threading.Lock())
 
 
-def _queued_writers(lock: threading.Lock) -> type[sqlite3.Connection]:
+class _Checkpointer:
+    """Copies a database file's write-ahead log back into the file (a WAL checkpoint) in a
+    thread of its own, after commits, instead of inside the commit that crosses SQLite's
+    threshold: a writer then waits only for its own log records to reach the disk.
+
+    Checkpoints are PASSIVE: they take no lock a reader or writer waits for, copy what no open
+    read transaction still needs, and let the next writer start the log over once everything
+    has been copied. Commits that come while it works share the next checkpoint, and it pauses
+    between two (at most a few per second, as many small commits as SQLite's own threshold of
+    1,000 pages would gather). The thread ends after a few idle seconds and comes back with
+    the next commit, so a process with many databases (the test suite) keeps no thread per file.
+    """
+
+    IDLE_S = 5.0
+    PAUSE_S = 0.2
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wanted = threading.Event()
+        self.guard = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def nudge(self) -> None:
+        self.wanted.set()
+        with self.guard:
+            if self.thread is None:
+                self.thread = threading.Thread(
+                    target=self._run, name=f"wal-checkpoint {Path(self.path).name}", daemon=True
+                )
+                self.thread.start()
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while True:
+                if not self.wanted.wait(self.IDLE_S):
+                    with self.guard:
+                        if not self.wanted.is_set():
+                            self.thread = None
+                            return
+                self.wanted.clear()
+                if connection is None:
+                    connection = sqlite3.connect(self.path, timeout=_WRITE_WAIT_S)
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                time.sleep(self.PAUSE_S)
+        except sqlite3.Error:
+            # A database deleted or closed under us: the next writer's own checkpoint (at
+            # reopening) or the next nudge catches up. Nothing is lost: the log is durable.
+            with self.guard:
+                self.thread = None
+        finally:
+            if connection is not None:
+                connection.close()
+
+
+_CHECKPOINTERS: dict[str, _Checkpointer] = {}
+
+
+def _checkpointer(path: str) -> _Checkpointer | None:
+    """The background checkpointer of one database file, shared by this process's engines."""
+    if not path or path == ":memory:":
+        return None
+    key = str(Path(path).resolve())
+    with _WRITE_LOCKS_GUARD:
+        return _CHECKPOINTERS.setdefault(key, _Checkpointer(key))
+
+
+def _queued_writers(
+    lock: threading.Lock, checkpointer: _Checkpointer | None = None
+) -> type[sqlite3.Connection]:
     """A ``sqlite3.Connection`` whose transactions take ``lock`` before ``BEGIN IMMEDIATE`` and
     give it back once committed or rolled back.
 
@@ -122,7 +192,10 @@ def _queued_writers(lock: threading.Lock) -> type[sqlite3.Connection]:
             try:
                 super().commit()
             finally:
+                wrote = self.writing
                 self.done_writing()
+            if wrote and checkpointer is not None:
+                checkpointer.nudge()
 
         def rollback(self) -> None:
             try:
@@ -152,12 +225,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        checkpointer = _checkpointer(path)
         kwargs.setdefault(
             "connect_args",
             {
                 "check_same_thread": False,
                 "timeout": _WRITE_WAIT_S,
-                "factory": _queued_writers(_write_lock(path)),
+                "factory": _queued_writers(_write_lock(path), checkpointer),
             },
         )
         engine = create_engine(url, **kwargs)
@@ -173,6 +247,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
             cur.execute("PRAGMA busy_timeout=30000")
             # 64 MiB of page cache: index pages of a city-sized register stay in memory.
             cur.execute("PRAGMA cache_size=-65536")
+            if checkpointer is not None:
+                # The checkpointer's thread copies the log back; commits do not.
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -4,7 +4,9 @@ the transaction ends."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,39 @@ def test_engines_on_one_file_share_the_queue_and_memory_databases_do_not(
     with other.begin() as connection:
         connection.execute(text("UPDATE counter SET n = 5"))
     assert db._write_lock(":memory:") is not db._write_lock(":memory:")
+
+
+def _in_the_file_itself(path: str) -> int | None:
+    """The counter as the database file holds it, without its write-ahead log (``None`` while
+    the table itself is still only in the log)."""
+    reader = sqlite3.connect(f"file:{path}?immutable=1", uri=True)
+    try:
+        return int(reader.execute("SELECT n FROM counter").fetchone()[0])
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        reader.close()
+
+
+def test_commits_leave_the_log_to_a_background_checkpoint(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit returns once its log records are on disk; the copy back into the database file
+    happens in the checkpointer's thread, which ends when idle and comes back with a commit."""
+    monkeypatch.setattr(db._Checkpointer, "IDLE_S", 0.2)
+    path = str(engine.url.database)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+    checkpointer = db._checkpointer(path)
+    assert checkpointer is not None
+    for n in (7, 8):
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE counter SET n = :n"), {"n": n})
+        deadline = time.monotonic() + 20
+        while _in_the_file_itself(path) != n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _in_the_file_itself(path) == n
+        while checkpointer.thread is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert checkpointer.thread is None  # idle, gone; the next commit brings one back
+    assert db._checkpointer(":memory:") is None
