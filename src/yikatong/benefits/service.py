@@ -193,6 +193,16 @@ def parse_month(text: str, *, field: str = "month") -> dt.date:
     return dt.date(int(match[1]), int(match[2]), 1)
 
 
+# Characters for which a CSV field is quoted; a name may hold one, a bank account never does.
+_CSV_SPECIAL = frozenset(',"\r\n')
+
+
+def _csv_line(fields: list[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(fields)
+    return out.getvalue()
+
+
 def mask_name(name: str) -> str:
     """``王小明 → 王*明``, ``李四 → 李*``: enough for the bank to recognise, not to read."""
     length = len(name)
@@ -856,9 +866,14 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
                     )
                 if masked != on_line:
                     moved[line_id] = masked
-                yield ("D", line_id, mask_name(name), account, amount, reference)
+                shown = mask_name(name)
+                if _CSV_SPECIAL.isdisjoint(shown) and _CSV_SPECIAL.isdisjoint(account):
+                    # What the csv module writes for fields that need no quotes, ~3× faster.
+                    yield f"D,{line_id},{shown},{account},{amount},{reference}\n"
+                else:
+                    yield _csv_line(["D", line_id, shown, account, amount, reference])
 
-        writer.writerows(file_rows())
+        out.writelines(file_rows())
     table: Any = PaymentLine.__table__
     changed = [{"line_id": line_id, "masked": masked} for line_id, masked in moved.items()]
     for first in range(0, len(changed), 5_000):

@@ -3,7 +3,9 @@ re-queue → reconcile, with the ledger moving at every step and nobody paid twi
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from typing import Any
 
 import pytest
@@ -444,3 +446,26 @@ def test_the_file_carries_the_account_held_at_export_and_refuses_a_resident_with
             for line in service.batch_lines(session, march.id)
         }
         assert shown == {zhang: "****9876", li: "****9876"}
+
+
+def test_bank_file_lines_are_csv_whatever_the_name_holds(world: World) -> None:
+    """Lines are written without the csv module where no field needs quoting; a masked name
+    that still holds a quote or a comma (a foreign name as recorded) is quoted exactly as the
+    csv module quotes it."""
+    plain = world.resident("王小明")
+    quoted = world.resident('"Li Lei"')
+    comma = world.resident("Smith,")
+    programme_id = world.pension([plain, quoted, comma])
+    with world.node.transaction() as session:
+        march = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, march.id, actor=CHECKER)
+        bank = service.export_bank_file(session, march.id, actor=CHECKER)
+        of_line = {line.id: line.resident_id for line in service.batch_lines(session, march.id)}
+    _, rows = bank_lines(bank.text)
+    names = {of_line[int(r[1])]: r[2] for r in rows}
+    assert names == {plain: "王*明", quoted: '"******"', comma: "S****,"}
+    # Byte for byte what the csv module writes for the same rows.
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    assert bank.text.split("\n", 1)[1] == out.getvalue()
+    assert '"""******"""' in bank.text and '"S****,"' in bank.text
