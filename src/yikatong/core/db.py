@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,19 +92,20 @@ def _write_lock(path: str) -> threading.Lock:
 
 class _Checkpointer:
     """Copies a database file's write-ahead log back into the file (a WAL checkpoint) in a
-    thread of its own, after commits, instead of inside the commit that crosses SQLite's
-    threshold: a writer then waits only for its own log records to reach the disk.
+    thread of its own after a bulk commit, instead of inside it.
+
+    SQLite checkpoints in the commit that takes the log past 1,000 pages. After an ordinary
+    transaction that is a few megabytes, and it stays there. After a bulk one (a pension batch
+    of 2M lines) it is the whole transaction, a gigabyte written a second time while the
+    caller waits; such a commit now returns once its log is on disk, and this thread copies.
 
     Checkpoints are PASSIVE: they take no lock a reader or writer waits for, copy what no open
     read transaction still needs, and let the next writer start the log over once everything
-    has been copied. Commits that come while it works share the next checkpoint, and it pauses
-    between two (at most a few per second, as many small commits as SQLite's own threshold of
-    1,000 pages would gather). The thread ends after a few idle seconds and comes back with
-    the next commit, so a process with many databases (the test suite) keeps no thread per file.
+    has been copied. The thread ends after a few idle seconds and comes back with the next bulk
+    commit, so a process with many databases (the test suite) keeps no thread per file.
     """
 
     IDLE_S = 5.0
-    PAUSE_S = 0.2
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -135,7 +135,6 @@ class _Checkpointer:
                 if connection is None:
                     connection = sqlite3.connect(self.path, timeout=_WRITE_WAIT_S)
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                time.sleep(self.PAUSE_S)
         except sqlite3.Error:
             # A database deleted or closed under us: the next writer's own checkpoint (at
             # reopening) or the next nudge catches up. Nothing is lost: the log is durable.
@@ -147,6 +146,9 @@ class _Checkpointer:
 
 
 _CHECKPOINTERS: dict[str, _Checkpointer] = {}
+# A transaction that changes this many rows leaves its checkpoint to the checkpointer.
+_BULK_ROWS = 20_000
+_AUTOCHECKPOINT_PAGES = 1_000  # SQLite's default
 
 
 def _checkpointer(path: str) -> _Checkpointer | None:
@@ -174,6 +176,7 @@ def _queued_writers(
 
     class Connection(sqlite3.Connection):
         writing = False
+        changes_before = 0
 
         def begin_writing(self) -> None:
             if not lock.acquire(timeout=_WRITE_WAIT_S):
@@ -182,6 +185,7 @@ def _queued_writers(
                     f"{_WRITE_WAIT_S:.0f} s"
                 )
             self.writing = True
+            self.changes_before = self.total_changes
 
         def done_writing(self) -> None:
             if self.writing:
@@ -189,12 +193,20 @@ def _queued_writers(
                 lock.release()
 
         def commit(self) -> None:
+            bulk = (
+                checkpointer is not None
+                and self.writing
+                and self.total_changes - self.changes_before >= _BULK_ROWS
+            )
             try:
+                if bulk:
+                    self.execute("PRAGMA wal_autocheckpoint=0")
                 super().commit()
             finally:
-                wrote = self.writing
+                if bulk:
+                    self.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
                 self.done_writing()
-            if wrote and checkpointer is not None:
+            if bulk and checkpointer is not None:
                 checkpointer.nudge()
 
         def rollback(self) -> None:
@@ -247,9 +259,6 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
             cur.execute("PRAGMA busy_timeout=30000")
             # 64 MiB of page cache: index pages of a city-sized register stay in memory.
             cur.execute("PRAGMA cache_size=-65536")
-            if checkpointer is not None:
-                # The checkpointer's thread copies the log back; commits do not.
-                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")
