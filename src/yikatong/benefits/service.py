@@ -857,7 +857,7 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
         # A line carries the masked account it was drawn up with; the few whose resident
         # changed account since (or re-queued lines, drawn up without one) are set after.
 
-        def file_rows() -> Iterator[tuple[Any, ...]]:
+        def file_rows() -> Iterator[str]:
             for resident_id, line_id, amount, reference, on_line, name, masked, account in revealed:
                 if account is None:
                     raise Conflict(
