@@ -4,9 +4,28 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from yikatong.core import db, migrate
+
+
+def _index_definitions(engine: Engine, table: str) -> dict[str, str]:
+    """Each index of ``table`` by name, with the statement that creates it."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            found = connection.execute(
+                text(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                    "AND tbl_name = :table AND sql IS NOT NULL"
+                ),
+                {"table": table},
+            )
+        else:
+            found = connection.execute(
+                text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = :table"),
+                {"table": table},
+            )
+        return {str(name): str(sql) for name, sql in found}
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -32,22 +51,7 @@ def test_the_latest_migration_steps_back_and_forward_and_keeps_partial_indexes(
         migrate.upgrade(engine)
         migrate.downgrade(engine, "0004")
         migrate.upgrade(engine)
-        with engine.connect() as connection:
-            if engine.dialect.name == "sqlite":
-                found = connection.execute(
-                    text(
-                        "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-                        "AND tbl_name = 'ledger_transfer' AND sql IS NOT NULL"
-                    )
-                )
-            else:
-                found = connection.execute(
-                    text(
-                        "SELECT indexname, indexdef FROM pg_indexes "
-                        "WHERE tablename = 'ledger_transfer'"
-                    )
-                )
-            definitions = {str(name): str(sql) for name, sql in found}
+        definitions = _index_definitions(engine, "ledger_transfer")
         for column in ("pending_id", "reverses_id", "expires_at", "linked_id"):
             name = next(n for n in definitions if n.endswith(f"_ledger_transfer_{column}"))
             assert f"{column} IS NOT NULL" in definitions[name], definitions[name]
@@ -105,22 +109,7 @@ def test_0007_steps_back_and_forward_and_keeps_a_line_per_person_month_and_attem
         migrate.upgrade(engine)
         migrate.downgrade(engine, "0006")
         migrate.upgrade(engine)
-        with engine.connect() as connection:
-            if engine.dialect.name == "sqlite":
-                found = connection.execute(
-                    text(
-                        "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
-                        "AND tbl_name = 'benefit_payment_line' AND sql IS NOT NULL"
-                    )
-                )
-            else:
-                found = connection.execute(
-                    text(
-                        "SELECT indexname, indexdef FROM pg_indexes "
-                        "WHERE tablename = 'benefit_payment_line'"
-                    )
-                )
-            definitions = {str(name): str(sql) for name, sql in found}
+        definitions = _index_definitions(engine, "benefit_payment_line")
         assert "ix_benefit_payment_line_resident_id" not in definitions
         requeued = definitions["uq_benefit_payment_line_requeued_from_id"]
         assert "requeued_from_id IS NOT NULL" in requeued, requeued
