@@ -15,7 +15,7 @@ in a funded pension programme, bulk-inserted. Goal (issue 6): 2,000,000 payments
 A run with fewer payments reports the time 2M would take at its rate (``projected_2m_s``) and
 names its goal ``…_projected``: the projection flatters, since at 2M lines the tables and their
 indexes outgrow the page cache. Only a full run answers the goal; on the 2-core machine the
-same code measured 43–54 s at 2M in five runs and 65 s in a sixth, with the host slower for
+same code measured 43–54 s at 2M in six runs and 65 s in a seventh, with the host slower for
 every step (its setup and naive loop 10–20% slower too).
 
     .venv/bin/python benchmarks/disbursement.py [--quick] [--payments N] [--naive N]
