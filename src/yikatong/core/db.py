@@ -81,11 +81,18 @@ _WRITE_LOCKS_GUARD = threading.Lock()
 _WRITE_WAIT_S = 30.0
 
 
+def _file_key(path: str) -> str | None:
+    """One name per database file, however the URL spells its path; ``None`` in memory."""
+    if not path or path == ":memory:":
+        return None
+    return str(Path(path).resolve())
+
+
 def _write_lock(path: str) -> threading.Lock:
     """The lock of one SQLite database file, shared by every engine of this process."""
-    if not path or path == ":memory:":
+    key = _file_key(path)
+    if key is None:
         return threading.Lock()
-    key = str(Path(path).resolve())
     with _WRITE_LOCKS_GUARD:
         return _WRITE_LOCKS.setdefault(key, threading.Lock())
 
@@ -153,9 +160,9 @@ _AUTOCHECKPOINT_PAGES = 1_000  # SQLite's default
 
 def _checkpointer(path: str) -> _Checkpointer | None:
     """The background checkpointer of one database file, shared by this process's engines."""
-    if not path or path == ":memory:":
+    key = _file_key(path)
+    if key is None:
         return None
-    key = str(Path(path).resolve())
     with _WRITE_LOCKS_GUARD:
         return _CHECKPOINTERS.setdefault(key, _Checkpointer(key))
 

@@ -1099,6 +1099,10 @@ def _reject(request: TransferRequest, error: Exception) -> BatchOutcome:
     )
 
 
+def _highest_transfer_id(session: Session) -> int:
+    return int(session.scalar(select(func.coalesce(func.max(Transfer.id), 0))) or 0)
+
+
 def _allocate_ids(session: Session, count: int) -> list[int] | None:
     """``count`` new transfer ids, ascending, or ``None`` where the backend cannot hand them out.
 
@@ -1119,7 +1123,7 @@ def _allocate_ids(session: Session, count: int) -> list[int] | None:
         )
         return sorted(int(row[0]) for row in drawn)
     if dialect == "sqlite":
-        top = int(session.scalar(select(func.coalesce(func.max(Transfer.id), 0))) or 0)
+        top = _highest_transfer_id(session)
         return list(range(top + 1, top + 1 + count))
     return None
 
@@ -1384,6 +1388,8 @@ def post_fanout(
         raise ValueError(f"post_fanout needs columns labelled {', '.join(missing)}")
     if not isinstance(source.c.amount.type, Integer):
         raise ValueError("post_fanout amounts are an integer column of fen")
+    if order_by is not None and order_by not in names:
+        raise ValueError(f"post_fanout cannot order by {order_by!r}, not a column of rows")
     if debit_account_id == credit_account_id:
         raise InvalidInput("a transfer needs two different accounts", field="credit_account_id")
     locked = _lock_accounts(session, (debit_account_id, credit_account_id))
@@ -1395,7 +1401,7 @@ def post_fanout(
     # On SQLite this transaction holds the write lock, so the transfers above the current
     # maximum id are this fan-out's own: its rows are checked as written, which costs less
     # than evaluating ``rows`` a second time beforehand. Elsewhere they are checked first.
-    top = int(session.scalar(select(func.coalesce(func.max(Transfer.id), 0))) or 0) if sqlite else 0
+    top = _highest_transfer_id(session) if sqlite else 0
     if not sqlite:
         count, total = _checked_fanout_rows(session, source.c.idempotency_key, source.c.amount)
         if not count:
@@ -1404,8 +1410,6 @@ def post_fanout(
     extra = [column for column in source.c if column.name not in _FANOUT_COLUMNS]
     pairs = [part for column in extra for part in (cast_(literal(column.name), String), column)]
     json_object = func.json_object if sqlite else func.json_build_object
-    if order_by is not None and order_by not in names:
-        raise ValueError(f"post_fanout cannot order by {order_by!r}, not a column of rows")
     values = select(
         source.c.idempotency_key,
         literal(TransferKind.POSTED, type_=_TRANSFERS.c.kind.type),
@@ -1452,8 +1456,7 @@ def post_fanout(
         return Fanout(0, Fen(0))
     first_id: int | None = None
     if sqlite and order_by is not None:
-        last = int(session.scalar(select(func.max(_TRANSFERS.c.id))) or 0)
-        first_id = top + 1 if last == top + count else None
+        first_id = top + 1 if _highest_transfer_id(session) == top + count else None
     _apply(debit, credit, TransferKind.POSTED, int(total))
     _write_counters(session, locked.values())
     return Fanout(int(count), Fen(int(total)), first_id)
