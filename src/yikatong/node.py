@@ -27,9 +27,12 @@ class Node:
     keystore: KeyStore
 
     @classmethod
-    def open(cls, settings: Settings) -> Node:
+    def open(cls, settings: Settings, *, read_only: bool = False) -> Node:
+        """Open the node; ``read_only`` for a worker process (``yikatong.parallel``)."""
         engine = db.make_engine(
-            settings.effective_database_url, sqlite_synchronous=settings.sqlite_synchronous
+            settings.effective_database_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            read_only=read_only,
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # Holiday notices the operator imported for years the calendar package lacks.

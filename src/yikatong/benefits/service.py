@@ -70,6 +70,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from yikatong import parallel
 from yikatong.benefits.models import (
     Arrear,
     BatchStatus,
@@ -804,6 +805,12 @@ class BankFile:
     text: str
 
 
+# A bank file of this many lines is read, decrypted and written by worker processes, in id
+# ranges, while this process writes the audit entries; a smaller one is not worth starting them.
+PARALLEL_LINES = 200_000
+EXPORT_WORKERS = 2
+
+
 def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile:
     """The bank file of the lines still pending; bank accounts are revealed, audited."""
     batch = get_batch(session, batch_id, lock=True)
@@ -812,70 +819,42 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
             f"batch {batch.id} is {batch.status}; only an approved batch goes to the bank"
         )
     programme = get_programme(session, batch.programme_id)
-    pending = and_(PaymentLine.batch_id == batch.id, PaymentLine.status == LineStatus.PENDING)
-    count, total = session.execute(
-        select(func.count(), func.coalesce(func.sum(PaymentLine.amount), 0)).where(pending)
-    ).one()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "H",
-            batch.id,
-            programme.code,
-            f"{batch.period:%Y-%m}",
-            batch.value_date.isoformat(),
-            count,
-            total,
-        ]
-    )
-    lines = (
+    count, total, first_line, last_line = session.execute(
         select(
-            PaymentLine.resident_id,
-            PaymentLine.id,
-            PaymentLine.amount,
-            PaymentLine.reference,
-            PaymentLine.bank_account_masked,
-        )
-        .where(pending)
-        .order_by(PaymentLine.id)
-    )
+            func.count(),
+            func.coalesce(func.sum(PaymentLine.amount), 0),
+            func.min(PaymentLine.id),
+            func.max(PaymentLine.id),
+        ).where(_pending_of(batch.id))
+    ).one()
+    period, value_date = f"{batch.period:%Y-%m}", batch.value_date.isoformat()
+    header = _csv_line(["H", batch.id, programme.code, period, value_date, count, total])
+    reason = f"bank file of benefit batch {batch.id}, exported by {actor}"[:200]
     # Every resident's reveal is audited by one statement; the lines stream, decrypted in turn,
     # with the resident's name and masked account from the same join. A resident found without
     # an account stops the export, and the savepoint takes the audit entries back with it.
-    moved: dict[int, str] = {}
-    with session.begin_nested():
-        revealed = registry.reveal_rows(
-            session,
-            lines,
-            actor=SYSTEM_ACTOR,
-            role=_SYSTEM_ROLE,
-            reason=f"bank file of benefit batch {batch.id}, exported by {actor}"[:200],
-            fields=["bank_account"],
-            plain=["name", "bank_account_masked"],
+    made: _FilePart | None = None
+    workers = parallel.available_workers(session, EXPORT_WORKERS) if count >= PARALLEL_LINES else 0
+    if workers:
+        made = _bank_file_in_parts(
+            session, batch.id, (first_line, last_line), (count, total), reason, workers
         )
-        # A line carries the masked account it was drawn up with; the few whose resident
-        # changed account since (or re-queued lines, drawn up without one) are set after.
-
-        def file_rows() -> Iterator[str]:
-            for resident_id, line_id, amount, reference, on_line, name, masked, account in revealed:
-                if account is None:
-                    raise Conflict(
-                        f"resident {resident_id} (line {line_id}) has no payout account any "
-                        "more; record one before exporting"
-                    )
-                if masked != on_line:
-                    moved[line_id] = masked
-                shown = mask_name(name)
-                if _CSV_SPECIAL.isdisjoint(shown) and _CSV_SPECIAL.isdisjoint(account):
-                    # What the csv module writes for fields that need no quotes, ~3× faster.
-                    yield f"D,{line_id},{shown},{account},{amount},{reference}\n"
-                else:
-                    yield _csv_line(["D", line_id, shown, account, amount, reference])
-
-        out.writelines(file_rows())
+    if made is None:
+        with session.begin_nested():
+            revealed = registry.reveal_rows(
+                session,
+                _pending_lines(batch.id),
+                actor=SYSTEM_ACTOR,
+                role=_SYSTEM_ROLE,
+                reason=reason,
+                fields=["bank_account"],
+                plain=["name", "bank_account_masked"],
+            )
+            made = _write_lines(revealed)
+    # A line carries the masked account it was drawn up with; the few whose resident changed
+    # account since (or re-queued lines, drawn up without one) are set after.
     table: Any = PaymentLine.__table__
-    changed = [{"line_id": line_id, "masked": masked} for line_id, masked in moved.items()]
+    changed = [{"line_id": line_id, "masked": masked} for line_id, masked in made.moved.items()]
     for first in range(0, len(changed), 5_000):
         session.execute(
             update(table)
@@ -884,12 +863,116 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
             changed[first : first + 5_000],
         )
     for obj in list(session.identity_map.values()):
-        if isinstance(obj, PaymentLine) and obj.id in moved:
+        if isinstance(obj, PaymentLine) and obj.id in made.moved:
             session.expire(obj, ["bank_account_masked"])
     batch.status = BatchStatus.EXPORTED
     batch.exported_at = clock.now()
     session.flush()
-    return BankFile(batch.id, int(count), Fen(int(total)), out.getvalue())
+    return BankFile(batch.id, int(count), Fen(int(total)), header + made.text)
+
+
+def _pending_of(batch_id: int) -> ColumnElement[bool]:
+    return and_(PaymentLine.batch_id == batch_id, PaymentLine.status == LineStatus.PENDING)
+
+
+def _pending_lines(batch_id: int) -> Select[int, int, int, str | None, str | None]:
+    """A batch's pending lines as the bank file reveals them, in line order."""
+    return (
+        select(
+            PaymentLine.resident_id,
+            PaymentLine.id,
+            PaymentLine.amount,
+            PaymentLine.reference,
+            PaymentLine.bank_account_masked,
+        )
+        .where(_pending_of(batch_id))
+        .order_by(PaymentLine.id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _FilePart:
+    """Detail lines of a bank file (all of them, or an id range's), what they add up to, and
+    the lines whose resident's masked account is no longer the one they were drawn up with."""
+
+    count: int
+    total: int
+    text: str
+    moved: dict[int, str]
+
+
+def _write_lines(revealed: Iterator[tuple[Any, ...]]) -> _FilePart:
+    out = io.StringIO()
+    moved: dict[int, str] = {}
+    tally = [0, 0]
+
+    def file_rows() -> Iterator[str]:
+        for resident_id, line_id, amount, reference, on_line, name, masked, account in revealed:
+            if account is None:
+                raise Conflict(
+                    f"resident {resident_id} (line {line_id}) has no payout account any "
+                    "more; record one before exporting"
+                )
+            if masked != on_line:
+                moved[line_id] = masked
+            tally[0] += 1
+            tally[1] += amount
+            shown = mask_name(name)
+            if _CSV_SPECIAL.isdisjoint(shown) and _CSV_SPECIAL.isdisjoint(account):
+                # What the csv module writes for fields that need no quotes, ~3× faster.
+                yield f"D,{line_id},{shown},{account},{amount},{reference}\n"
+            else:
+                yield _csv_line(["D", line_id, shown, account, amount, reference])
+
+    out.writelines(file_rows())
+    return _FilePart(tally[0], tally[1], out.getvalue(), moved)
+
+
+def _bank_file_in_parts(
+    session: Session,
+    batch_id: int,
+    lines: tuple[int, int],
+    expected: tuple[int, int],
+    reason: str,
+    workers: int,
+) -> _FilePart | None:
+    """The detail lines written by worker processes, a range of line ids each, while this
+    transaction audits the reveal; ``None`` where the parts do not add up to the ``expected``
+    count and total (lines this same transaction drew up, which no worker can see), with the
+    audit entries taken back for the caller to export in one process."""
+    first, last = lines
+    pieces = workers * 2
+    step = (last - first) // pieces + 1
+    ranges = [(batch_id, low, min(low + step - 1, last)) for low in range(first, last + 1, step)]
+    parts = registry.reveal_in_parts(
+        session,
+        _pending_lines(batch_id),
+        actor=SYSTEM_ACTOR,
+        role=_SYSTEM_ROLE,
+        reason=reason,
+        part=_bank_file_part,
+        arguments=ranges,
+        workers=workers,
+        fields=["bank_account"],
+        plain=["name", "bank_account_masked"],
+        accept=lambda made: (sum(p.count for p in made), sum(p.total for p in made)) == expected,
+    )
+    if parts is None:
+        return None
+    return _FilePart(
+        expected[0],
+        expected[1],
+        "".join(p.text for p in parts),
+        {line: masked for p in parts for line, masked in p.moved.items()},
+    )
+
+
+def _bank_file_part(
+    session: Session, grant: registry.RevealGrant, batch_id: int, first: int, last: int
+) -> _FilePart:
+    """One id range of a bank file's detail lines (run in a worker process)."""
+    lines = _pending_lines(batch_id).where(PaymentLine.id.between(first, last))
+    return _write_lines(registry.revealed_rows(session, lines, grant))
 
 
 @dataclass(frozen=True, slots=True)

@@ -231,8 +231,14 @@ def _queued_writers(
     return Connection
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, sqlite_synchronous: str = "FULL", read_only: bool = False, **kwargs: Any
+) -> Engine:
     """An engine with the house settings: SQLite in WAL mode with foreign keys on.
+
+    ``read_only`` is for a worker process that reads what another process's transaction keeps
+    still (see ``yikatong.parallel``): on SQLite its transactions begin without the write lock
+    and refuse to write (``query_only``); the caller chooses its snapshot on PostgreSQL.
 
     SQLite commits with ``synchronous=FULL`` unless told otherwise: the write-ahead log is
     flushed to disk before a commit returns, so an acknowledged payment survives a power loss,
@@ -244,15 +250,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        checkpointer = _checkpointer(path)
-        kwargs.setdefault(
-            "connect_args",
-            {
-                "check_same_thread": False,
-                "timeout": _WRITE_WAIT_S,
-                "factory": _queued_writers(_write_lock(path), checkpointer),
-            },
-        )
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": _WRITE_WAIT_S}
+        if not read_only:
+            connect_args["factory"] = _queued_writers(_write_lock(path), _checkpointer(path))
+        kwargs.setdefault("connect_args", connect_args)
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -266,10 +267,15 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
             cur.execute("PRAGMA busy_timeout=30000")
             # 64 MiB of page cache: index pages of a city-sized register stay in memory.
             cur.execute("PRAGMA cache_size=-65536")
+            if read_only:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
+            if read_only:
+                conn.exec_driver_sql("BEGIN")  # a read snapshot from the first statement on
+                return
             # IMMEDIATE takes the write lock up front: no deadlock on read-then-write upgrades.
             raw = conn.connection.dbapi_connection
             queued = getattr(raw, "begin_writing", None)
@@ -283,7 +289,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) ->
                 raise
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # A worker's read transaction begins by choosing its snapshot: no ping may come first.
+    kwargs.setdefault("pool_pre_ping", not read_only)
     return create_engine(url, **kwargs)
 
 

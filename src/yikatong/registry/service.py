@@ -11,16 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
-from yikatong import node
+from yikatong import node, parallel
 from yikatong.audit import service as audit
 from yikatong.core import clock
 from yikatong.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -37,6 +37,7 @@ __all__ = [
     "Resident",
     "ResidentInput",
     "ResidentStatus",
+    "RevealGrant",
     "ValidResident",
     "add_relative",
     "count_residents",
@@ -52,10 +53,15 @@ __all__ = [
     "relatives_of",
     "resident_row",
     "reveal",
+    "reveal_in_parts",
+    "reveal_rows",
+    "revealed_rows",
     "search_hash",
     "search_residents",
     "validate_resident",
 ]
+
+R = TypeVar("R")
 
 # Mainland mobile numbers: 11 digits, 1 then 3–9 (MIIT numbering plan).
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
@@ -537,6 +543,24 @@ def reveal(
     return _decrypt_fields(resident, wanted, _keys().encryption_key)
 
 
+@dataclass(frozen=True, slots=True)
+class RevealGrant:
+    """What a reveal along a query was checked and audited for: the fields to decrypt and the
+    plain resident columns to add. ``reveal_in_parts`` hands one to each of its parts, which read
+    their rows with ``revealed_rows``; nothing else makes one."""
+
+    fields: tuple[str, ...]
+    plain: tuple[str, ...]
+
+
+def _grant(role: str, fields: Sequence[str], plain: Sequence[str]) -> RevealGrant:
+    wanted = _check_reveal(role, fields)
+    unknown = [name for name in plain if name not in Resident.__table__.c]
+    if unknown:
+        raise InvalidInput(f"residents have no column {unknown[0]!r}")
+    return RevealGrant(tuple(wanted), tuple(plain))
+
+
 def reveal_rows(
     session: Session,
     rows: Select[*tuple[Any, ...]],
@@ -560,10 +584,58 @@ def reveal_rows(
     memory. A row whose resident does not exist raises NotFound; the caller's transaction then
     rolls back, its audit entries with it.
     """
-    wanted = _check_reveal(role, fields)
-    unknown = [name for name in plain if name not in Resident.__table__.c]
-    if unknown:
-        raise InvalidInput(f"residents have no column {unknown[0]!r}")
+    grant = _grant(role, fields, plain)
+    _audit_rows(session, rows, grant, actor=actor, role=role, reason=reason)
+    return revealed_rows(session, rows, grant, chunk=chunk)
+
+
+def reveal_in_parts(
+    session: Session,
+    rows: Select[*tuple[Any, ...]],
+    *,
+    actor: str,
+    role: str,
+    reason: str,
+    part: Callable[..., R],
+    arguments: Sequence[tuple[Any, ...]],
+    workers: int,
+    fields: Sequence[str] = REVEALABLE_FIELDS,
+    plain: Sequence[str] = (),
+    accept: Callable[[list[R]], bool] = lambda results: True,
+) -> list[R] | None:
+    """``reveal_rows`` with the reading split over worker processes (``yikatong.parallel``):
+    ``part(session, grant, *args)`` runs in a worker for each of ``arguments`` and reads its
+    share of ``rows`` (the same query narrowed, e.g. to a range of ids) with
+    ``revealed_rows(session, its_rows, grant)``; its results come back in order.
+
+    The same checks as ``reveal_rows``, and the same audit: every resident ``rows`` selects,
+    written by this transaction while the workers read. Results that ``accept`` refuses (parts
+    that do not add up to what this transaction sees) come back as ``None``, their audit entries
+    taken back. A worker's error is raised here, its audit entries taken back too.
+    """
+    grant = _grant(role, fields, plain)
+    arguments = [(grant, *args) for args in arguments]
+    with (
+        parallel.run_parts(session, part, arguments, workers=workers) as parts,
+        session.begin_nested() as audited,
+    ):
+        _audit_rows(session, rows, grant, actor=actor, role=role, reason=reason)
+        results = parts.results()
+        if not accept(results):
+            audited.rollback()
+            return None
+    return results
+
+
+def _audit_rows(
+    session: Session,
+    rows: Select[*tuple[Any, ...]],
+    grant: RevealGrant,
+    *,
+    actor: str,
+    role: str,
+    reason: str,
+) -> None:
     audit.record_selected(
         session,
         rows,
@@ -572,15 +644,27 @@ def reveal_rows(
         action="reveal",
         subject_type="resident",
         reason=reason,
-        fields=wanted,
+        fields=list(grant.fields),
     )
+
+
+def revealed_rows(
+    session: Session,
+    rows: Select[*tuple[Any, ...]],
+    grant: RevealGrant,
+    *,
+    chunk: int = 10_000,
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``reveal_rows``, read and decrypted under a grant already audited for them
+    (a part of ``reveal_in_parts``): ``rows`` must select no resident the grant's query did not.
+    """
     person = aliased(Resident)
-    width = len(rows.selected_columns) + len(plain)
+    width = len(rows.selected_columns) + len(grant.plain)
     resident_id = rows.selected_columns[0]
     with_person = rows.add_columns(
-        *(getattr(person, name) for name in plain),
+        *(getattr(person, name) for name in grant.plain),
         person.id,
-        *(getattr(person, _ENCRYPTED_COLUMN[name]) for name in wanted),
+        *(getattr(person, _ENCRYPTED_COLUMN[name]) for name in grant.fields),
     )
     # Joined from the first column's own table, which the query may join to other residents.
     left = getattr(resident_id, "table", None)
@@ -591,7 +675,7 @@ def reveal_rows(
     )
     key = _keys().encryption_key
     # One decryptor per field, its key and column checked once, not once per line.
-    decryptors = [sm4_gcm_decryptor(key, _ENCRYPTED_COLUMN[name].encode()) for name in wanted]
+    decryptors = [sm4_gcm_decryptor(key, _ENCRYPTED_COLUMN[name].encode()) for name in grant.fields]
 
     def decrypted() -> Iterator[tuple[Any, ...]]:
         # A Core result of plain rows, read a chunk at a time: no ORM loading per line.

@@ -396,12 +396,33 @@ def test_a_month_outside_the_schedule_or_too_far_ahead_is_refused(world: World) 
         assert service.list_batches(session) == []
 
 
+@pytest.fixture
+def worker_parts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every bank file, however short, is written by worker processes (as a 2M-line one is):
+    the list grows by the number of parts each time the workers' file is the one kept."""
+    kept: list[int] = []
+    monkeypatch.setattr(service, "PARALLEL_LINES", 1)
+    made_in_parts = service._bank_file_in_parts
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made = made_in_parts(*args, **kwargs)
+        if made is not None:
+            kept.append(2 * args[-1])  # two id ranges per worker
+        return made
+
+    monkeypatch.setattr(service, "_bank_file_in_parts", counted)
+    return kept
+
+
+@pytest.mark.parametrize("in_parts", [False, True], ids=["one-process", "worker-processes"])
 def test_the_file_carries_the_account_held_at_export_and_refuses_a_resident_without_one(
-    world: World,
+    world: World, in_parts: bool, request: pytest.FixtureRequest
 ) -> None:
     """A line is drawn up with its resident's masked account; the bank file reveals the account
     held when it is exported, and the line then shows that one. A resident left without an
-    account stops the export before anything is written."""
+    account stops the export before anything is written. The same when worker processes write
+    the file: the worker's refusal comes back as it was raised."""
+    parts: list[int] = request.getfixturevalue("worker_parts") if in_parts else []
     zhang, li = world.resident("张三丰"), world.resident("李四")
     programme_id = world.pension([zhang, li])
     with world.node.transaction() as session:
@@ -446,6 +467,50 @@ def test_the_file_carries_the_account_held_at_export_and_refuses_a_resident_with
             for line in service.batch_lines(session, march.id)
         }
         assert shown == {zhang: "****9876", li: "****9876"}
+        assert len(audit.search(session, actor=service.SYSTEM_ACTOR)) == 2
+    assert parts == ([4] if in_parts else [])
+
+
+def test_worker_processes_write_the_file_byte_for_byte_as_one_process(
+    world: World, worker_parts: list[int]
+) -> None:
+    """A long bank file is split by line id over worker processes, which read, decrypt and
+    format their ranges while the export audits every reveal: the same file, the same audit
+    entries, as written in one process."""
+    names = ["张三丰", "李四", '"Li Lei"', "王小明", "Smith,", "欧阳娜娜", "赵六"]
+    residents = [world.resident(name) for name in names]
+    programme_id = world.pension(residents)
+    with world.node.transaction() as session:
+        march = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, march.id, actor=CHECKER)
+    with world.node.transaction() as session:
+        service.PARALLEL_LINES = 10**9  # undone by the fixture's monkeypatch
+        alone = service.export_bank_file(session, march.id, actor=MAKER)
+    service.PARALLEL_LINES = 1
+    with world.node.transaction() as session:
+        in_parts = service.export_bank_file(session, march.id, actor=MAKER)
+        entries = audit.search(session, actor=service.SYSTEM_ACTOR)
+    assert worker_parts == [4]
+    assert in_parts == alone and in_parts.count == len(names)
+    assert sorted(int(e.subject_id) for e in entries) == sorted(residents * 2)
+
+
+def test_lines_drawn_up_in_the_exporting_transaction_are_written_by_this_process(
+    world: World, worker_parts: list[int]
+) -> None:
+    """Workers see what is committed: lines the export's own transaction drew up are not theirs
+    to see. Their parts then do not add up, and the file is written here instead, audited once."""
+    residents = [world.resident(name) for name in ("张三丰", "李四", "王五")]
+    programme_id = world.pension(residents)
+    with world.node.transaction() as session:
+        march = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, march.id, actor=CHECKER)
+        bank = service.export_bank_file(session, march.id, actor=MAKER)
+        entries = audit.search(session, actor=service.SYSTEM_ACTOR)
+    _, rows = bank_lines(bank.text)
+    assert worker_parts == []
+    assert [r[2] for r in rows] == ["张*丰", "李*", "王*"] and bank.count == 3
+    assert sorted(int(e.subject_id) for e in entries) == sorted(residents)
 
 
 def test_bank_file_lines_are_csv_whatever_the_name_holds(world: World) -> None:

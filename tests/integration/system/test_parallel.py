@@ -1,0 +1,74 @@
+"""Worker processes that read for a job (``yikatong.parallel``), on both backends: they see
+what the job's transaction sees committed, never its own uncommitted rows, and cannot write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from yikatong import parallel
+from yikatong.core import db
+from yikatong.core.ids import make_resident_id
+from yikatong.node import Node
+from yikatong.registry import service as registry
+from yikatong.registry.models import Resident
+
+
+def _enrol(session: Session, n: int) -> int:
+    return registry.enrol_resident(
+        session,
+        registry.ResidentInput(
+            id_number=make_resident_id("370202", dt.date(1950, 1, 1), n),
+            name=f"居民{n}",
+            district_code="370202",
+        ),
+        actor="test",
+    ).id
+
+
+def count_from(session: Session, lowest: int) -> tuple[int, int]:
+    """A part: how many residents a worker sees from id ``lowest`` on, and in which process."""
+    seen = session.scalar(select(func.count()).where(Resident.id >= lowest))
+    return int(seen or 0), os.getpid()
+
+
+def delete_everyone(session: Session) -> None:
+    """A part that tries to write."""
+    session.execute(delete(Resident))
+
+
+def test_workers_read_the_committed_state_the_job_keeps_still(node: Node) -> None:
+    with node.transaction() as session:
+        first = [_enrol(session, n) for n in range(1, 5)]
+    with node.transaction() as session:
+        _enrol(session, 5)  # the job's own row, not committed while the workers read
+        assert parallel.available_workers(session, 2) == min(2, os.cpu_count() or 1)
+        arguments = [(first[0],), (first[2],)]
+        with parallel.run_parts(session, count_from, arguments, workers=2) as parts:
+            results = parts.results()
+    assert [seen for seen, _ in results] == [4, 2]
+    assert all(pid != os.getpid() for _, pid in results)
+
+
+def test_a_worker_cannot_write_and_its_error_comes_back(node: Node) -> None:
+    with node.transaction() as session:
+        _enrol(session, 1)
+    with node.transaction() as session:
+        with (
+            parallel.run_parts(session, delete_everyone, [()], workers=1) as parts,
+            pytest.raises(DBAPIError, match=r"(?i)read.?only"),
+        ):
+            parts.results()
+        assert session.scalar(select(func.count()).select_from(Resident)) == 1
+
+
+def test_a_database_in_memory_has_no_workers() -> None:
+    engine = db.make_engine("sqlite:///:memory:")
+    with Session(engine) as session:
+        assert parallel.available_workers(session, 2) == 0
+    engine.dispose()
