@@ -70,6 +70,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from yikatong import node as current_node
 from yikatong import parallel
 from yikatong.benefits.models import (
     Arrear,
@@ -805,10 +806,10 @@ class BankFile:
     text: str
 
 
-# A bank file of this many lines is read, decrypted and written by worker processes, in id
-# ranges, while this process writes the audit entries; a smaller one is not worth starting them.
+# A bank file of this many lines is read, decrypted and written by worker processes (as many
+# as the node's ``export_workers``), in id ranges, while this process writes the audit entries;
+# a smaller one is not worth starting them.
 PARALLEL_LINES = 200_000
-EXPORT_WORKERS = 2
 
 
 def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile:
@@ -834,7 +835,11 @@ def export_bank_file(session: Session, batch_id: int, *, actor: str) -> BankFile
     # with the resident's name and masked account from the same join. A resident found without
     # an account stops the export, and the savepoint takes the audit entries back with it.
     made: _FilePart | None = None
-    workers = parallel.available_workers(session, EXPORT_WORKERS) if count >= PARALLEL_LINES else 0
+    workers = 0
+    if count >= PARALLEL_LINES:
+        workers = parallel.available_workers(
+            session, current_node.current().settings.export_workers
+        )
     if workers:
         made = _bank_file_in_parts(
             session, batch.id, (first_line, last_line), (count, total), reason, workers

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         "included. NORMAL: faster commits that survive a process crash but may lose the last "
         "ones on a power loss or an OS crash",
     )
+    export_workers: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description="Worker processes that write a long bank file (200,000 lines or more), at "
+        "most one per core; 0: in the server's own process",
+    )
     league_file: Path | None = Field(
         default=None, description="Signed league file (federation of cities); none: stand-alone"
     )

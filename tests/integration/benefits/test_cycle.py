@@ -495,6 +495,20 @@ def test_worker_processes_write_the_file_byte_for_byte_as_one_process(
     assert sorted(int(e.subject_id) for e in entries) == sorted(residents * 2)
 
 
+def test_a_node_set_to_no_export_workers_writes_the_file_itself(
+    world: World, worker_parts: list[int]
+) -> None:
+    residents = [world.resident(name) for name in ("张三丰", "李四")]
+    programme_id = world.pension(residents)
+    world.node.settings.export_workers = 0
+    with world.node.transaction() as session:
+        march = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, march.id, actor=CHECKER)
+    with world.node.transaction() as session:
+        bank = service.export_bank_file(session, march.id, actor=MAKER)
+    assert worker_parts == [] and bank.count == 2
+
+
 def test_lines_drawn_up_in_the_exporting_transaction_are_written_by_this_process(
     world: World, worker_parts: list[int]
 ) -> None:
