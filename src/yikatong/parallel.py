@@ -21,6 +21,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -31,7 +32,7 @@ from yikatong import node as current_node
 from yikatong.core.settings import Settings
 from yikatong.node import Node
 
-__all__ = ["Parts", "available_workers", "run_parts"]
+__all__ = ["Parts", "WorkersFailed", "available_workers", "run_parts"]
 
 R = TypeVar("R")
 
@@ -50,6 +51,11 @@ def available_workers(session: Session, wanted: int) -> int:
     return max(0, min(wanted, os.cpu_count() or 1))
 
 
+class WorkersFailed(RuntimeError):
+    """The worker processes could not be started, or one ended without answering (killed, out
+    of memory): nothing a part decided, so the job may do the work in its own process."""
+
+
 class Parts:
     """The pending results of a job's parts, in the order the parts were given."""
 
@@ -57,8 +63,12 @@ class Parts:
         self._futures = futures
 
     def results(self) -> list[Any]:
-        """Every part's result; a part's error is raised here, as the worker raised it."""
-        return [future.result() for future in self._futures]
+        """Every part's result. A part's error is raised here as the worker raised it; a worker
+        that could not start or did not answer raises ``WorkersFailed``."""
+        try:
+            return [future.result() for future in self._futures]
+        except BrokenProcessPool as error:
+            raise WorkersFailed(f"a worker process ended without answering: {error}") from error
 
 
 @contextmanager
@@ -87,7 +97,10 @@ def run_parts(
         initializer=_open_worker,
         initargs=(settings,),
     ) as pool:
-        futures = [pool.submit(_run_part, part, snapshot, args) for args in arguments]
+        try:
+            futures = [pool.submit(_run_part, part, snapshot, args) for args in arguments]
+        except (OSError, BrokenProcessPool) as error:  # no process could be started
+            raise WorkersFailed(f"no worker process could be started: {error}") from error
         try:
             yield Parts(futures)
         finally:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,6 +92,8 @@ from yikatong.core.policy import load_policy_file, packaged_policy_path
 from yikatong.ledger import service as ledger
 from yikatong.ledger.models import AccountKind
 from yikatong.registry import service as registry
+
+log = logging.getLogger("yikatong.benefits")
 
 # Who reads bank accounts for the bank file: the platform itself, audited under this name.
 SYSTEM_ACTOR = "system:benefits"
@@ -949,19 +952,26 @@ def _bank_file_in_parts(
     pieces = workers * 2
     step = (last - first) // pieces + 1
     ranges = [(batch_id, low, min(low + step - 1, last)) for low in range(first, last + 1, step)]
-    parts = registry.reveal_in_parts(
-        session,
-        _pending_lines(batch_id),
-        actor=SYSTEM_ACTOR,
-        role=_SYSTEM_ROLE,
-        reason=reason,
-        part=_bank_file_part,
-        arguments=ranges,
-        workers=workers,
-        fields=["bank_account"],
-        plain=["name", "bank_account_masked"],
-        accept=lambda made: (sum(p.count for p in made), sum(p.total for p in made)) == expected,
-    )
+    try:
+        parts = registry.reveal_in_parts(
+            session,
+            _pending_lines(batch_id),
+            actor=SYSTEM_ACTOR,
+            role=_SYSTEM_ROLE,
+            reason=reason,
+            part=_bank_file_part,
+            arguments=ranges,
+            workers=workers,
+            fields=["bank_account"],
+            plain=["name", "bank_account_masked"],
+            accept=lambda made: (
+                (sum(p.count for p in made), sum(p.total for p in made)) == expected
+            ),
+        )
+    except parallel.WorkersFailed as error:
+        # The workers wrote nothing and their audit entries were taken back: one process does it.
+        log.warning("bank file of batch %s written in one process: %s", batch_id, error)
+        return None
     if parts is None:
         return None
     return _FilePart(

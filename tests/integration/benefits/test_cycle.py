@@ -3,15 +3,18 @@ re-queue → reconcile, with the ledger moving at every step and nobody paid twi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from tests.integration.benefits.conftest import CHECKER, MAKER, World, bank_lines, return_file
+from yikatong import parallel
 from yikatong.audit import service as audit
 from yikatong.benefits import service
 from yikatong.benefits.models import (
@@ -493,6 +496,31 @@ def test_worker_processes_write_the_file_byte_for_byte_as_one_process(
     assert worker_parts == [4]
     assert in_parts == alone and in_parts.count == len(names)
     assert sorted(int(e.subject_id) for e in entries) == sorted(residents * 2)
+
+
+def test_workers_that_cannot_start_leave_the_file_to_this_process(
+    world: World, worker_parts: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker process could be started (a container's process limit): the export writes the
+    file itself, and the reveal is audited once, not once per attempt."""
+    residents = [world.resident(name) for name in ("张三丰", "李四")]
+    programme_id = world.pension(residents)
+    with world.node.transaction() as session:
+        march = service.generate_batch(session, programme_id, MARCH, actor=MAKER)
+        service.approve_batch(session, march.id, actor=CHECKER)
+
+    @contextlib.contextmanager
+    def refused(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        raise parallel.WorkersFailed("no worker process could be started: [Errno 11]")
+        yield
+
+    monkeypatch.setattr(parallel, "run_parts", refused)
+    with world.node.transaction() as session:
+        bank = service.export_bank_file(session, march.id, actor=MAKER)
+        entries = audit.search(session, actor=service.SYSTEM_ACTOR)
+    _, rows = bank_lines(bank.text)
+    assert worker_parts == [] and [r[2] for r in rows] == ["张*丰", "李*"]
+    assert sorted(int(e.subject_id) for e in entries) == sorted(residents)
 
 
 def test_a_node_set_to_no_export_workers_writes_the_file_itself(

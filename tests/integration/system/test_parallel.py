@@ -67,6 +67,21 @@ def test_a_worker_cannot_write_and_its_error_comes_back(node: Node) -> None:
         assert session.scalar(select(func.count()).select_from(Resident)) == 1
 
 
+def die(session: Session) -> None:
+    """A part whose process ends without answering (killed, out of memory)."""
+    os._exit(3)
+
+
+def test_a_worker_that_dies_without_answering_is_reported_as_such(node: Node) -> None:
+    with node.transaction() as session:
+        _enrol(session, 1)
+        with (
+            parallel.run_parts(session, die, [()], workers=1) as parts,
+            pytest.raises(parallel.WorkersFailed, match="without answering"),
+        ):
+            parts.results()
+
+
 def test_a_database_in_memory_has_no_workers() -> None:
     engine = db.make_engine("sqlite:///:memory:")
     with Session(engine) as session:
