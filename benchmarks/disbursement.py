@@ -6,7 +6,7 @@ clerk (each line posted budget → payable in the ledger, one transfer per line)
 ``export_bank_file`` (bank accounts revealed from the registry with an audit entry per person,
 into the bank's CSV). Each step is set-based SQL (``INSERT … SELECT``, ``UPDATE`` over the
 batch); only the decryption of the accounts and the file's rows are done per line in Python,
-for a file of 200,000 lines or more by two worker processes (``yikatong.parallel``) while the
+for a file of 500,000 lines or more by two worker processes (``yikatong.parallel``) while the
 export writes the audit entries. Measured in the same run against
 ``naive``: the same work one payment at a time through the ORM and the single-transfer ledger
 path (line row, ledger transfer, audited reveal of the bank account, CSV row), one database
@@ -16,7 +16,7 @@ Setup (not measured): N residents with valid ID numbers and encrypted payout acc
 in a funded pension programme, bulk-inserted. Goal (issue 6): 2,000,000 payments in under 60 s.
 A run with fewer payments reports the time 2M would take at its rate (``projected_2m_s``) and
 names its goal ``…_projected``: the projection flatters, since at 2M lines the tables and their
-indexes outgrow the page cache, and it is made without the export's workers (below 200,000
+indexes outgrow the page cache, and it is made without the export's workers (below 500,000
 lines). Only a full run answers the goal; on the 2-core machine a full run measured 36.4 s
 (export 14.7 s), where the same code with the export in one process took 43–54 s in six runs
 and 65 s in a seventh.

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         default=2,
         ge=0,
         le=16,
-        description="Worker processes that write a long bank file (200,000 lines or more), at "
+        description="Worker processes that write a long bank file (500,000 lines or more), at "
         "most one per core; 0: in the server's own process",
     )
     league_file: Path | None = Field(
