@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -53,6 +54,32 @@ def test_workers_read_the_committed_state_the_job_keeps_still(node: Node) -> Non
             results = parts.results()
     assert [seen for seen, _ in results] == [4, 2]
     assert all(pid != os.getpid() for _, pid in results)
+
+
+def test_workers_do_not_see_what_others_commit_while_the_job_runs(node: Node) -> None:
+    """A resident enrolled by another transaction while the workers start: on PostgreSQL it
+    commits at once and the workers, reading the job's snapshot, do not see it; on SQLite it
+    waits for the job's write lock. Either way the job's parts agree with the job."""
+    with node.transaction() as session:
+        first = _enrol(session, 1)
+    enrolled = threading.Event()
+
+    def enrol_meanwhile() -> None:
+        with node.transaction() as other:
+            _enrol(other, 2)
+        enrolled.set()
+
+    with node.transaction() as session:
+        seen_by_job = session.scalar(select(func.count()).select_from(Resident))
+        with parallel.run_parts(session, count_from, [(first,)], workers=1) as parts:
+            meanwhile = threading.Thread(target=enrol_meanwhile)
+            meanwhile.start()
+            if node.engine.dialect.name == "postgresql":
+                assert enrolled.wait(timeout=30)  # committed before the worker reads
+            results = parts.results()
+    meanwhile.join(timeout=60)
+    assert enrolled.is_set()
+    assert seen_by_job == 1 and [seen for seen, _ in results] == [1]
 
 
 def test_a_worker_cannot_write_and_its_error_comes_back(node: Node) -> None:
