@@ -912,29 +912,26 @@ class _FilePart:
 
 def _write_lines(revealed: Iterator[tuple[Any, ...]]) -> _FilePart:
     out = io.StringIO()
+    write = out.write
     moved: dict[int, str] = {}
-    tally = [0, 0]
-
-    def file_rows() -> Iterator[str]:
-        for resident_id, line_id, amount, reference, on_line, name, masked, account in revealed:
-            if account is None:
-                raise Conflict(
-                    f"resident {resident_id} (line {line_id}) has no payout account any "
-                    "more; record one before exporting"
-                )
-            if masked != on_line:
-                moved[line_id] = masked
-            tally[0] += 1
-            tally[1] += amount
-            shown = mask_name(name)
-            if _CSV_SPECIAL.isdisjoint(shown) and _CSV_SPECIAL.isdisjoint(account):
-                # What the csv module writes for fields that need no quotes, ~3× faster.
-                yield f"D,{line_id},{shown},{account},{amount},{reference}\n"
-            else:
-                yield _csv_line(["D", line_id, shown, account, amount, reference])
-
-    out.writelines(file_rows())
-    return _FilePart(tally[0], tally[1], out.getvalue(), moved)
+    count = total = 0
+    for resident_id, line_id, amount, reference, on_line, name, masked, account in revealed:
+        if account is None:
+            raise Conflict(
+                f"resident {resident_id} (line {line_id}) has no payout account any "
+                "more; record one before exporting"
+            )
+        if masked != on_line:
+            moved[line_id] = masked
+        count += 1
+        total += amount
+        shown = mask_name(name)
+        if _CSV_SPECIAL.isdisjoint(shown) and _CSV_SPECIAL.isdisjoint(account):
+            # What the csv module writes for fields that need no quotes, ~3× faster.
+            write(f"D,{line_id},{shown},{account},{amount},{reference}\n")
+        else:
+            write(_csv_line(["D", line_id, shown, account, amount, reference]))
+    return _FilePart(count, total, out.getvalue(), moved)
 
 
 def _bank_file_in_parts(

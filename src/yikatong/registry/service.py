@@ -614,9 +614,9 @@ def reveal_in_parts(
     taken back. A worker's error is raised here, its audit entries taken back too.
     """
     grant = _grant(role, fields, plain)
-    arguments = [(grant, *args) for args in arguments]
+    with_grant = [(grant, *args) for args in arguments]
     with (
-        parallel.run_parts(session, part, arguments, workers=workers) as parts,
+        parallel.run_parts(session, part, with_grant, workers=workers) as parts,
         session.begin_nested() as audited,
     ):
         _audit_rows(session, rows, grant, actor=actor, role=role, reason=reason)
