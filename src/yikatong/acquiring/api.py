@@ -37,7 +37,7 @@ MAX_SEQ = 2**62 - 1
 _Answer = TypeVar("_Answer")
 
 
-def _signed(
+async def _signed(
     x_terminal: Annotated[str | None, Header(description="the terminal's number")] = None,
     x_timestamp: Annotated[str | None, Header(description="Unix time of the request, s")] = None,
     x_sequence: Annotated[str | None, Header(description="the terminal's request counter")] = None,
@@ -46,7 +46,9 @@ def _signed(
     ] = None,
 ) -> None:
     """An unsigned request is refused (401) before its body is even looked at; the signature
-    itself is checked in the request's own transaction (:func:`as_terminal`)."""
+    itself is checked in the request's own transaction (:func:`as_terminal`). A coroutine,
+    though it awaits nothing: FastAPI runs a plain function dependency in a worker thread, one
+    more thread hop on every terminal request."""
     service.require_signature_headers(x_terminal, x_timestamp, x_sequence, x_signature)
 
 
