@@ -91,18 +91,9 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on"),
 ) -> None:
     """Serve the API and web pages."""
-    import uvicorn
+    from yikatong.api.app import create_app, run_server
 
-    from yikatong.api.app import create_app
-    from yikatong.api.system import MAX_CONCURRENT_REQUESTS
-
-    uvicorn.run(
-        create_app(node=open_from_environment()),
-        host=host,
-        port=port,
-        log_level="info",
-        limit_concurrency=MAX_CONCURRENT_REQUESTS,
-    )
+    run_server(create_app(node=open_from_environment()), host=host, port=port)
 
 
 @app.command()
@@ -188,20 +179,10 @@ def demo(
     if not serve:
         node.close()
         return
-    import uvicorn
-
-    from yikatong.api.app import create_app
+    from yikatong.api.app import create_app, run_server
 
     console.print(f"serving {url}  (API docs {url}/docs)")
-    from yikatong.api.system import MAX_CONCURRENT_REQUESTS
-
-    uvicorn.run(
-        create_app(node=node),
-        host=host,
-        port=port,
-        log_level="info",
-        limit_concurrency=MAX_CONCURRENT_REQUESTS,
-    )
+    run_server(create_app(node=node), host=host, port=port)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 from fastapi import FastAPI
@@ -74,3 +75,23 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def run_server(app: FastAPI, *, host: str, port: int) -> None:
+    """Serve ``app`` on ``host:port`` until stopped (``ykt serve``, ``ykt demo``).
+
+    What the process holds by now (modules, routes, schemas, policies: some 250,000 objects)
+    lives as long as it does, so ``gc.freeze`` takes it out of the collector's full passes.
+    Without that, a full collection walked all of it every ~20 s under terminal load: a 120 ms
+    pause in which every request waited, and p99 at 200 ride authorisations/s went from
+    57 ms to 146 ms.
+    """
+    import uvicorn
+
+    from yikatong.api.system import MAX_CONCURRENT_REQUESTS
+
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", limit_concurrency=MAX_CONCURRENT_REQUESTS
+    )
