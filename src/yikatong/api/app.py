@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from yikatong import __version__
 from yikatong.api import problems
+from yikatong.api.system import RequestsInFlight
 from yikatong.core.settings import Settings
 from yikatong.node import Node, set_current
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, node: Node | None = None) -> Fa
         responses=problems.ERROR_RESPONSES,
     )
     app.state.node = node
+    app.add_middleware(RequestsInFlight)
     problems.install(app)
     problems.add_problem_schema(app)
     for module_name in ROUTERS:
@@ -88,10 +90,8 @@ def run_server(app: FastAPI, *, host: str, port: int) -> None:
     """
     import uvicorn
 
-    from yikatong.api.system import MAX_CONCURRENT_REQUESTS
+    from yikatong.api.system import MAX_CONNECTIONS
 
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        app, host=host, port=port, log_level="info", limit_concurrency=MAX_CONCURRENT_REQUESTS
-    )
+    uvicorn.run(app, host=host, port=port, log_level="info", limit_concurrency=MAX_CONNECTIONS)
