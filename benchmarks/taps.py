@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from tests.support.keepalive import KeepAliveConnection  # noqa: E402
 from yikatong.acquiring import service as acquiring  # noqa: E402
 from yikatong.acquiring.models import Tap  # noqa: E402
 from yikatong.cards import service as cards_service  # noqa: E402
@@ -161,50 +162,6 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-class _Connection:
-    """One terminal's keep-alive HTTP/1.1 connection, spoken directly over asyncio streams.
-
-    The load generator shares the machine with the server it measures: httpx spent ~2 ms of
-    CPU on each request (0.4–0.6 of a core at 200 requests/s), taken from the server's second
-    core. A validator's own HTTP stack costs the server nothing; this one costs it little.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def request(
-        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> tuple[int, bytes]:
-        if self.streams is None:
-            self.streams = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self.streams
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        lines += [f"Content-Length: {len(body)}"] if body or method == "POST" else []
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        status = int((await reader.readline()).split()[1])
-        length, close = 0, False
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
-                close = True
-            elif name == b"transfer-encoding":
-                raise OSError("chunked answers are not expected from these endpoints")
-        payload = await reader.readexactly(length)
-        if close:
-            self.close()
-        return status, payload
-
-    def close(self) -> None:
-        if self.streams is not None:
-            self.streams[1].close()
-            self.streams = None
-
-
 async def open_loop(
     url: str,
     workers: list[tuple[str, bytes]],
@@ -229,7 +186,7 @@ async def open_loop(
         rng = random.Random(index)
         offset = index / rate  # stagger the terminals evenly
         seq = 0
-        connection = _Connection(host, int(port))
+        connection = KeepAliveConnection(host, int(port))
         try:
             for n in range(total):
                 due = start + offset + n / per_worker

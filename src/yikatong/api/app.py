@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from yikatong import __version__
 from yikatong.api import problems
-from yikatong.api.system import RequestsInFlight
+from yikatong.api.system import MAX_CONNECTIONS, RequestsInFlight
 from yikatong.core.settings import Settings
 from yikatong.node import Node, set_current
 
@@ -89,8 +89,6 @@ def run_server(app: FastAPI, *, host: str, port: int) -> None:
     57 ms to 146 ms.
     """
     import uvicorn
-
-    from yikatong.api.system import MAX_CONNECTIONS
 
     gc.collect()
     gc.freeze()

@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+from tests.support.keepalive import KeepAliveConnection
 from yikatong.api.app import create_app, run_server
 from yikatong.api.system import MAX_CONCURRENT_REQUESTS, MAX_CONNECTIONS, RequestsInFlight
 from yikatong.core import db
@@ -92,26 +93,20 @@ def _free_port() -> int:
 async def _keep_alive_gets(port: int, connections: int, rounds: int) -> list[int]:
     """``connections`` clients (validators) each keeping one connection open, asking
     ``GET /api/v1/node`` ``rounds`` times on it, ten clients at a time; the statuses answered."""
-    opened = [await asyncio.open_connection("127.0.0.1", port) for _ in range(connections)]
+    opened = [KeepAliveConnection("127.0.0.1", port) for _ in range(connections)]
+    for connection in opened:
+        await connection.open()
     statuses: list[int] = []
 
-    async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"GET /api/v1/node HTTP/1.1\r\nHost: node\r\n\r\n")
-        statuses.append(int((await reader.readline()).split()[1]))
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
+    async def ask(connection: KeepAliveConnection) -> None:
+        status, _ = await connection.request("GET", "/api/v1/node")
+        statuses.append(status)
 
     for _ in range(rounds):
         for first in range(0, connections, 10):
-            await asyncio.gather(
-                *(ask(reader, writer) for reader, writer in opened[first : first + 10])
-            )
-    for _, writer in opened:
-        writer.close()
+            await asyncio.gather(*(ask(connection) for connection in opened[first : first + 10]))
+    for connection in opened:
+        connection.close()
     return statuses
 
 
