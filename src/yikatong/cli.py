@@ -53,6 +53,7 @@ SUB_APPS: tuple[tuple[str, str], ...] = (
     ("yikatong.acquiring.cli", "terminal"),
     ("yikatong.acquiring.clearing_cli", "clearing"),
     ("yikatong.transit.cli", "fares"),
+    ("yikatong.transit.rides_cli", "rides"),
     ("yikatong.documents.cli", "document"),
     ("yikatong.benefits.cli", "benefits"),
     ("yikatong.certification.cli", "certify"),

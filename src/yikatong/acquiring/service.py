@@ -68,6 +68,7 @@ from yikatong.ledger import service as ledger
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_FILE",
     "REQUEST_SKEW",
     "TRANSIT_KINDS",
     "CardIdentity",
@@ -84,6 +85,7 @@ __all__ = [
     "TapChannel",
     "TapStatus",
     "Terminal",
+    "TerminalUpload",
     "UploadResult",
     "authenticate_terminal",
     "authorise",
@@ -96,6 +98,7 @@ __all__ = [
     "get_tap",
     "get_terminal",
     "ingest_offline",
+    "ingest_offline_file",
     "list_clearing_runs",
     "list_merchants",
     "list_terminals",
@@ -113,6 +116,7 @@ __all__ = [
     "run_clearing",
     "sign_request",
     "signing_message",
+    "tap_time_problem",
     "taps_of_resident",
 ]
 
@@ -121,7 +125,8 @@ __all__ = [
 REQUEST_SKEW = dt.timedelta(minutes=5)
 # Offline taps older than this are refused at upload: terminals must upload at least weekly.
 OFFLINE_MAX_AGE = dt.timedelta(days=30)
-MAX_BATCH = 50_000
+MAX_BATCH = 50_000  # taps of one terminal's upload
+MAX_FILE = 200_000  # taps of an operator's file taken in one transaction
 _CODE = re.compile(r"[a-z0-9][a-z0-9-]{1,31}")
 _TERMINAL_NO = re.compile(r"[A-Z0-9][A-Z0-9-]{3,31}")
 _ALGORITHMS = ("Ed25519", "SM2")
@@ -432,8 +437,9 @@ class Priced:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-# Given the card, the time of the tap and the tap's own details, the amount to charge.
-Pricer = Callable[[Session, CardIdentity, dt.datetime, dict[str, Any]], Priced]
+# Given the terminal, the card, the time of the tap and the tap's own details, the amount to
+# charge.
+Pricer = Callable[[Session, Terminal, CardIdentity, dt.datetime, dict[str, Any]], Priced]
 
 
 class _Decline(Exception):
@@ -584,7 +590,7 @@ def authorise(
             if card_no is not None
             else _identity_of_code(session, cast(str, qr))
         )
-        priced = price(session, identity, now, tap_details)
+        priced = price(session, terminal, identity, now, tap_details)
     except _Decline as decline:
         return _record(
             session,
@@ -708,6 +714,14 @@ class OfflineTap:
 
 
 @dataclass(frozen=True, slots=True)
+class TerminalUpload:
+    """One terminal's offline taps, alone or in an operator's file."""
+
+    terminal: Terminal
+    taps: Sequence[OfflineTap]
+
+
+@dataclass(frozen=True, slots=True)
 class UploadResult:
     upload_id: int
     received: int
@@ -737,6 +751,20 @@ class _DenyHistory:
         return index > 0 and changes[1][index - 1] == "add"
 
 
+def tap_time_problem(at: dt.datetime, now: dt.datetime) -> str | None:
+    """Why an offline tap's time is not accepted in an upload made ``now``; None if it is."""
+    if at.tzinfo is None:
+        return "give tap times with their offset"
+    if at > now + REQUEST_SKEW:
+        return "a tap cannot happen after its upload; check the terminal's clock"
+    if at < now - OFFLINE_MAX_AGE:
+        return (
+            f"taps older than {OFFLINE_MAX_AGE.days} days are not accepted; "
+            "settle them with the operator"
+        )
+    return None
+
+
 def ingest_offline(
     session: Session,
     terminal: Terminal,
@@ -745,9 +773,84 @@ def ingest_offline(
     price: Pricer,
     return_taps: bool = True,
 ) -> UploadResult:
-    """Take a batch of offline taps (脱机上传).
+    """Take a batch of offline taps (脱机上传) of one terminal: ``ingest_offline_file`` with
+    this terminal's upload alone (errors name ``taps[i]``)."""
+    merchant = merchant_of(session, terminal)
+    (result,) = _ingest(
+        session, merchant, [TerminalUpload(terminal, taps)], price, return_taps, one=True
+    )
+    return result
 
-    A tap already recorded for this terminal's sequence number is a duplicate and charged no
+
+def ingest_offline_file(
+    session: Session,
+    merchant: Merchant,
+    uploads: Sequence[TerminalUpload],
+    *,
+    price: Pricer,
+    return_taps: bool = True,
+) -> list[UploadResult]:
+    """Take an operator's collection file (交易文件): the offline taps of several of its
+    terminals, as its data centre gathers them from the validators at the depots each night.
+
+    Each terminal's taps are recorded as that terminal's upload (``UploadResult`` in the given
+    order), exactly as if it had uploaded them itself; but all the file's taps are priced
+    together in the order they happened, so a ride on one bus sees the rider's earlier ride on
+    another (transfer discounts, caps), and the file is one transaction: all of it or nothing.
+    A terminal appears at most once in a file; errors name ``uploads[k].taps[i]``.
+    """
+    if not uploads:
+        raise InvalidInput("a file holds at least one terminal's upload", field="uploads")
+    total = sum(len(upload.taps) for upload in uploads)
+    if total > MAX_FILE:
+        raise InvalidInput(
+            f"a file holds at most {MAX_FILE} taps in one transaction; split it by terminals",
+            field="uploads",
+        )
+    seen: set[int] = set()
+    for k, upload in enumerate(uploads):
+        if upload.terminal.merchant_id != merchant.id:
+            raise InvalidInput(
+                f"terminal {upload.terminal.terminal_no} is not {merchant.code}'s",
+                field=f"uploads[{k}].terminal",
+            )
+        if upload.terminal.id in seen:
+            raise InvalidInput(
+                f"terminal {upload.terminal.terminal_no} appears twice; "
+                "give each terminal's taps in one upload",
+                field=f"uploads[{k}].terminal",
+            )
+        seen.add(upload.terminal.id)
+    return _ingest(session, merchant, uploads, price, return_taps, one=False)
+
+
+@dataclass(slots=True)
+class _Row:
+    """A fresh tap of an upload on its way to the database."""
+
+    tap: OfflineTap
+    upload: int  # index into the file's uploads
+    day: dt.date
+    identity: CardIdentity | None
+    amount: int = 0
+    status: TapStatus = TapStatus.DECLINED
+    reason: str = "unknown-card"
+    details: Any = None  # as the database takes them
+    transfer_id: int | None = None
+
+
+def _ingest(
+    session: Session,
+    merchant: Merchant,
+    uploads: Sequence[TerminalUpload],
+    price: Pricer,
+    return_taps: bool,
+    *,
+    one: bool,
+) -> list[UploadResult]:
+    """Both offline paths: one terminal's upload, or an operator's file of several.
+
+    A tap already recorded for its terminal's sequence number is a duplicate and charged no
     second time. A card that was on the deny list when it was tapped is declined after the fact:
     the ride is recorded as a debt (欠费) of the card, priced as usual, not lost. A card without
     the balance also leaves a debt. Taps are priced and charged in the order they happened, so
@@ -756,41 +859,150 @@ def ingest_offline(
 
     Set-based: the charges go to the ledger's bulk path and the taps are inserted in bulk.
     """
-    if not taps:
-        raise InvalidInput("an upload holds at least one tap", field="taps")
-    if len(taps) > MAX_BATCH:
-        raise InvalidInput(f"an upload holds at most {MAX_BATCH} taps; split it", field="taps")
     now = clock.now()
-    latest, earliest = now + REQUEST_SKEW, now - OFFLINE_MAX_AGE
-    for index, tap in enumerate(taps):
-        _check_seq(tap.terminal_seq, f"taps[{index}].terminal_seq")
-        if tap.tapped_at.tzinfo is None:
-            raise InvalidInput("give tap times with their offset", field=f"taps[{index}].tapped_at")
-        if tap.tapped_at > latest:
+    for k, upload in enumerate(uploads):
+        where = "" if one else f"uploads[{k}]."
+        if not upload.taps:
+            raise InvalidInput("an upload holds at least one tap", field=f"{where}taps")
+        if len(upload.taps) > MAX_BATCH:
             raise InvalidInput(
-                "a tap cannot happen after its upload; check the terminal's clock",
-                field=f"taps[{index}].tapped_at",
+                f"an upload holds at most {MAX_BATCH} taps; split it", field=f"{where}taps"
             )
-        if tap.tapped_at < earliest:
-            raise InvalidInput(
-                f"taps older than {OFFLINE_MAX_AGE.days} days are not accepted; "
-                "settle them with the operator",
-                field=f"taps[{index}].tapped_at",
-            )
-    merchant = merchant_of(session, terminal)
-    _lock_terminal(session, terminal)
-    upload = UploadBatch(
-        terminal_id=terminal.id,
-        uploaded_at=now,
-        received=len(taps),
-        approved=0,
-        debts=0,
-        duplicates=0,
-        rejected=0,
-    )
-    session.add(upload)
+        for index, tap in enumerate(upload.taps):
+            _check_seq(tap.terminal_seq, f"{where}taps[{index}].terminal_seq")
+            problem = tap_time_problem(tap.tapped_at, now)
+            if problem is not None:
+                raise InvalidInput(problem, field=f"{where}taps[{index}].tapped_at")
+    # Terminals in the order of their ids: two files sharing terminals cannot deadlock.
+    for upload in sorted(uploads, key=lambda u: u.terminal.id):
+        _lock_terminal(session, upload.terminal)
+    batches = [
+        UploadBatch(
+            terminal_id=upload.terminal.id,
+            uploaded_at=now,
+            received=len(upload.taps),
+            approved=0,
+            debts=0,
+            duplicates=0,
+            rejected=0,
+        )
+        for upload in uploads
+    ]
+    session.add_all(batches)
     session.flush()
-    seqs = [t.terminal_seq for t in taps]
+    fresh: list[tuple[OfflineTap, int]] = []
+    duplicates: list[list[int]] = []
+    for k, upload in enumerate(uploads):
+        known = _recorded_seqs(session, upload.terminal, [t.terminal_seq for t in upload.taps])
+        repeated: list[int] = []
+        for tap in upload.taps:
+            if tap.terminal_seq in known:
+                repeated.append(tap.terminal_seq)
+            else:
+                known.add(tap.terminal_seq)
+                fresh.append((tap, k))
+        duplicates.append(repeated)
+    terminal_ids = [upload.terminal.id for upload in uploads]
+    fresh.sort(key=lambda f: (f[0].tapped_at, terminal_ids[f[1]], f[0].terminal_seq))
+    found = cards_service.get_card_holdings(session, (tap.card_no for tap, _ in fresh))
+    cards: dict[str, CardIdentity | None] = {}
+    for tap, _ in fresh:
+        if tap.card_no not in cards:
+            # Each number is checked once: as given when it is a known card's (valid) number.
+            holding = found.get(tap.card_no) or found.get(_normal_card_no(tap.card_no) or "")
+            cards[tap.card_no] = None if holding is None else _identity(holding)
+    deny = _DenyHistory(session, (c.card_ref for c in cards.values() if c is not None))
+    rows = [_Row(tap, k, local_date(tap.tapped_at), cards[tap.card_no]) for tap, k in fresh]
+    known_cards: dict[str, None] = {}
+    first_of_day: dict[dt.date, dt.datetime] = {}  # rows are in time order
+    for row in rows:
+        if row.identity is not None:
+            known_cards[row.identity.card_no] = None
+            first_of_day.setdefault(row.day, row.tap.tapped_at)
+    prepare = getattr(price, "prepare", None)
+    if prepare is not None:
+        # A pricer may read what it needs for all the batch's cards and days at once.
+        prepare(session, list(known_cards), first_of_day)
+    purses = card_accounts(
+        session, (c.card_no for c in cards.values() if c is not None), _purse_of(merchant)
+    )
+    charges: list[ledger.TransferRequest] = []
+    charged: list[_Row] = []
+    acquired = merchant.acquired_account_id
+    stored_details = _bind(session, "details")
+    terminals = [upload.terminal for upload in uploads]
+    for row in rows:
+        tap, identity, terminal = row.tap, row.identity, terminals[row.upload]
+        tap_details = dict(tap.details)
+        if identity is not None:
+            try:
+                priced = price(session, terminal, identity, tap.tapped_at, tap_details)
+            except _Decline as decline:
+                row.reason = decline.reason
+            else:
+                tap_details.update(priced.details)
+                row.amount = priced.amount
+                row.status, row.reason = TapStatus.APPROVED, "ok"
+                if deny.denied_at(identity.card_ref, tap.tapped_at):
+                    # Nothing is owed for a free ride by a denied card: a plain decline.
+                    row.status = TapStatus.DEBT if row.amount else TapStatus.DECLINED
+                    row.reason = "denied-at-tap"
+                elif row.amount > 0:
+                    charged.append(row)
+                    tap_key = f"{terminal.terminal_no}:{tap.terminal_seq}"
+                    charges.append(
+                        ledger.TransferRequest(
+                            idempotency_key=f"tap:{tap_key}",
+                            debit_account_id=purses[identity.card_no],
+                            credit_account_id=acquired,
+                            amount=row.amount,
+                            metadata={"tap": tap_key},
+                        )
+                    )
+        # The details as the database takes them, so that the dict goes as soon as it is made.
+        row.details = stored_details(tap_details)
+    for row, outcome in zip(charged, ledger.post_batch(session, charges), strict=True):
+        if outcome.status is ledger.BatchStatus.REJECTED:
+            if outcome.error != "insufficient-funds":
+                raise Conflict(
+                    f"tap {row.tap.terminal_seq} of terminal {terminals[row.upload].terminal_no} "
+                    f"could not be charged: {outcome.reason}",
+                    terminal_seq=row.tap.terminal_seq,
+                )
+            row.status, row.reason = TapStatus.DEBT, "insufficient-funds"
+        else:
+            row.transfer_id = outcome.transfer_id
+    _insert_taps(session, merchant, uploads, [batch.id for batch in batches], now, rows)
+    statuses = Counter((row.upload, row.status) for row in rows)
+    for k, batch in enumerate(batches):
+        batch.approved = statuses[k, TapStatus.APPROVED]
+        batch.debts = statuses[k, TapStatus.DEBT]
+        batch.rejected = statuses[k, TapStatus.DECLINED]
+        batch.duplicates = len(duplicates[k])
+    session.flush()
+    results: list[UploadResult] = []
+    for k, batch in enumerate(batches):
+        recorded: list[Tap] = []
+        if return_taps:
+            numbers = [row.tap.terminal_seq for row in rows if row.upload == k]
+            recorded = _recorded_taps(session, uploads[k].terminal, numbers)
+        results.append(
+            UploadResult(
+                upload_id=batch.id,
+                received=batch.received,
+                approved=batch.approved,
+                debts=batch.debts,
+                duplicates=batch.duplicates,
+                rejected=batch.rejected,
+                taps=recorded,
+                duplicate_seqs=duplicates[k],
+            )
+        )
+    return results
+
+
+def _recorded_seqs(session: Session, terminal: Terminal, seqs: Sequence[int]) -> set[int]:
+    """Which of the terminal's sequence numbers have a tap recorded already."""
     known: set[int] = set()
     for start in range(0, len(seqs), 900):
         known.update(
@@ -800,120 +1012,25 @@ def ingest_offline(
                 )
             )
         )
-    fresh: list[OfflineTap] = []
-    duplicates: list[int] = []
-    for tap in taps:
-        if tap.terminal_seq in known:
-            duplicates.append(tap.terminal_seq)
-        else:
-            known.add(tap.terminal_seq)
-            fresh.append(tap)
-    fresh.sort(key=lambda t: (t.tapped_at, t.terminal_seq))
-    found = cards_service.get_card_holdings(session, (tap.card_no for tap in fresh))
-    cards: dict[str, CardIdentity | None] = {}
-    for tap in fresh:
-        if tap.card_no not in cards:
-            # Each number is checked once: as given when it is a known card's (valid) number.
-            holding = found.get(tap.card_no) or found.get(_normal_card_no(tap.card_no) or "")
-            cards[tap.card_no] = None if holding is None else _identity(holding)
-    deny = _DenyHistory(session, (c.card_ref for c in cards.values() if c is not None))
-    days = [local_date(tap.tapped_at) for tap in fresh]
-    known_cards: dict[str, None] = {}
-    first_of_day: dict[dt.date, dt.datetime] = {}  # fresh is in time order
-    for tap, day in zip(fresh, days, strict=True):
-        identity = cards[tap.card_no]
-        if identity is not None:
-            known_cards[identity.card_no] = None
-            first_of_day.setdefault(day, tap.tapped_at)
-    prepare = getattr(price, "prepare", None)
-    if prepare is not None:
-        # A pricer may read what it needs for all the batch's cards and days at once.
-        prepare(session, list(known_cards), first_of_day)
-    purse_kind = _purse_of(merchant)
-    purses = card_accounts(
-        session, (c.card_no for c in cards.values() if c is not None), purse_kind
-    )
-    # (tap, business date, identity, amount, status, reason, details, transfer) per fresh tap;
-    # the details as the database takes them, so that the dict goes as soon as it is made.
-    rows: list[list[Any]] = []
-    charges: list[ledger.TransferRequest] = []
-    charge_rows: list[int] = []
-    acquired = merchant.acquired_account_id
-    stored_details = _bind(session, "details")
-    for tap, day in zip(fresh, days, strict=True):
-        tap_details = dict(tap.details)
-        identity = cards[tap.card_no]
-        status, reason, amount = TapStatus.DECLINED, "unknown-card", 0
-        if identity is not None:
-            try:
-                priced = price(session, identity, tap.tapped_at, tap_details)
-            except _Decline as decline:
-                reason = decline.reason
-            else:
-                tap_details.update(priced.details)
-                amount = priced.amount
-                status, reason = TapStatus.APPROVED, "ok"
-                if deny.denied_at(identity.card_ref, tap.tapped_at):
-                    # Nothing is owed for a free ride by a denied card: a plain decline.
-                    status = TapStatus.DEBT if amount else TapStatus.DECLINED
-                    reason = "denied-at-tap"
-                elif amount > 0:
-                    charge_rows.append(len(rows))
-                    tap_key = f"{terminal.terminal_no}:{tap.terminal_seq}"
-                    charges.append(
-                        ledger.TransferRequest(
-                            idempotency_key=f"tap:{tap_key}",
-                            debit_account_id=purses[identity.card_no],
-                            credit_account_id=acquired,
-                            amount=amount,
-                            metadata={"tap": tap_key},
-                        )
-                    )
-        rows.append([tap, day, identity, amount, status, reason, stored_details(tap_details), None])
-    for row_index, outcome in zip(charge_rows, ledger.post_batch(session, charges), strict=True):
-        row = rows[row_index]
-        if outcome.status is ledger.BatchStatus.REJECTED:
-            if outcome.error != "insufficient-funds":
-                raise Conflict(
-                    f"tap {row[0].terminal_seq} could not be charged: {outcome.reason}",
-                    terminal_seq=row[0].terminal_seq,
-                )
-            row[4], row[5] = TapStatus.DEBT, "insufficient-funds"
-        else:
-            row[7] = outcome.transfer_id
-    _insert_taps(session, terminal, merchant, upload.id, now, rows)
-    statuses = Counter(row[4] for row in rows)
-    upload.approved = statuses[TapStatus.APPROVED]
-    upload.debts = statuses[TapStatus.DEBT]
-    upload.rejected = statuses[TapStatus.DECLINED]
-    upload.duplicates = len(duplicates)
-    session.flush()
+    return known
+
+
+def _recorded_taps(session: Session, terminal: Terminal, seqs: Sequence[int]) -> list[Tap]:
+    """The terminal's taps of these sequence numbers, in their order. Found by the terminal's
+    unique (terminal, seq) index, not by a scan for the upload."""
+    order = {seq: i for i, seq in enumerate(seqs)}
     recorded: list[Tap] = []
-    if return_taps:
-        order = {seq: i for i, seq in enumerate(row[0].terminal_seq for row in rows)}
-        # Found by the terminal's unique (terminal, seq) index, not by a scan for the upload.
-        recorded = []
-        numbers = list(order)
-        for start in range(0, len(numbers), 900):
-            recorded.extend(
-                session.scalars(
-                    select(Tap).where(
-                        Tap.terminal_id == terminal.id,
-                        Tap.terminal_seq.in_(numbers[start : start + 900]),
-                    )
+    for start in range(0, len(seqs), 900):
+        recorded.extend(
+            session.scalars(
+                select(Tap).where(
+                    Tap.terminal_id == terminal.id,
+                    Tap.terminal_seq.in_(seqs[start : start + 900]),
                 )
             )
-        recorded.sort(key=lambda t: order[t.terminal_seq])
-    return UploadResult(
-        upload_id=upload.id,
-        received=upload.received,
-        approved=upload.approved,
-        debts=upload.debts,
-        duplicates=upload.duplicates,
-        rejected=upload.rejected,
-        taps=recorded,
-        duplicate_seqs=duplicates,
-    )
+        )
+    recorded.sort(key=lambda t: order[t.terminal_seq])
+    return recorded
 
 
 # What ``_insert_taps`` writes of an offline tap, in this order (the rest stay NULL).
@@ -944,14 +1061,14 @@ def _bind(session: Session, column: str) -> Callable[[Any], Any]:
 
 def _insert_taps(
     session: Session,
-    terminal: Terminal,
     merchant: Merchant,
-    upload_id: int,
+    uploads: Sequence[TerminalUpload],
+    upload_ids: Sequence[int],
     now: dt.datetime,
-    rows: list[list[Any]],
+    rows: list[_Row],
 ) -> None:
-    """Insert an upload's taps (``ingest_offline``'s rows) in as few round trips as the backend
-    allows: PostgreSQL by ``COPY``, SQLite by one ``executemany`` (as the ledger's bulk path).
+    """Insert the fresh taps of a file's uploads in as few round trips as the backend allows:
+    PostgreSQL by ``COPY``, SQLite by one ``executemany`` (as the ledger's bulk path).
 
     Values go through their columns' own conversions, the ones an upload shares (its day,
     statuses, the time it was recorded) once per distinct value.
@@ -961,32 +1078,34 @@ def _insert_taps(
     status_of = functools.cache(_bind(session, "status"))
     day_of = functools.cache(_bind(session, "business_date"))
     tapped_at = _bind(session, "tapped_at")
+    terminal_ids = [upload.terminal.id for upload in uploads]
     values = [
         (
-            terminal.id,
-            tap.terminal_seq,
+            terminal_ids[row.upload],
+            row.tap.terminal_seq,
             merchant.id,
             channel,
-            identity.card_no if identity else None,
-            identity.card_ref if identity else None,
-            identity.resident_id if identity else None,
-            tapped_at(tap.tapped_at),
-            day_of(day),
-            amount,
-            status_of(status),
-            reason,
-            transfer_id,
-            upload_id,
-            details,
+            row.identity.card_no if row.identity else None,
+            row.identity.card_ref if row.identity else None,
+            row.identity.resident_id if row.identity else None,
+            tapped_at(row.tap.tapped_at),
+            day_of(row.day),
+            row.amount,
+            status_of(row.status),
+            row.reason,
+            row.transfer_id,
+            upload_ids[row.upload],
+            row.details,
             recorded,
         )
-        for tap, day, identity, amount, status, reason, details, transfer_id in rows
+        for row in rows
     ]
     try:
         db.copy_rows(session, "acquiring_tap", _TAP_COLUMNS, values)
     except session.get_bind().dialect.loaded_dbapi.IntegrityError as exc:
+        who = ", ".join(upload.terminal.terminal_no for upload in uploads)
         raise Conflict(
-            f"a tap of this upload was recorded concurrently by terminal {terminal.terminal_no}; "
+            f"a tap of this upload was recorded concurrently (terminal {who}); "
             "nothing of the upload was recorded, send it again"
         ) from exc
 

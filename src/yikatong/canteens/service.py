@@ -568,7 +568,11 @@ def serve_meal(
     decision = _Decision()
 
     def price_meal(
-        s: Session, identity: acquiring.CardIdentity, at: dt.datetime, _details: dict[str, Any]
+        s: Session,
+        _terminal: acquiring.Terminal,
+        identity: acquiring.CardIdentity,
+        at: dt.datetime,
+        _details: dict[str, Any],
     ) -> acquiring.Priced:
         day = acquiring.local_date(at)
         ent, _age, _struggling = _entitlement_of(

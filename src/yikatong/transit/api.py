@@ -7,25 +7,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from yikatong.acquiring import service as acquiring
 from yikatong.acquiring.api import SIGNED, Presented, TapOut, as_terminal
 from yikatong.acquiring.models import Terminal
-from yikatong.api.auth import Principal, current_principal
+from yikatong.api.auth import Principal, current_principal, require
 from yikatong.api.deps import MAX_ROW_ID, SessionDep
 from yikatong.cards import service as cards_service
 from yikatong.core import clock
 from yikatong.core.errors import Forbidden, InvalidInput, NotFound
 from yikatong.core.money import parse_yuan
-from yikatong.transit import service
+from yikatong.transit import ride_files, service
 
 router = APIRouter(tags=["transit"])
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 _STAFF = ("clerk", "auditor", "admin")
+_ADMIN = require("admin")
 MAX_SEQ = 2**62 - 1
 
 
@@ -113,6 +114,71 @@ async def upload(request: Request, body: UploadIn) -> UploadOut:
         )
 
     return await as_terminal(request, work)
+
+
+class FileUploadOut(BaseModel):
+    terminal_no: str
+    upload_id: int
+    received: int
+    approved: int
+    debts: int
+    duplicates: int
+    rejected: int
+
+
+class RideFileOut(BaseModel):
+    merchant: str
+    rides: int
+    uploads: list[FileUploadOut]
+
+
+MAX_RIDE_FILE_BYTES = 50 * 1024 * 1024
+
+
+@router.post(
+    "/api/v1/transit/operators/{merchant_code}/ride-files",
+    response_model=RideFileOut,
+    summary="An operator's ride file (交易文件): many terminals' offline rides in one CSV",
+)
+def upload_ride_file(
+    merchant_code: Annotated[str, Path(min_length=2, max_length=32)],
+    body: Annotated[bytes, Body(media_type="text/csv")],
+    session: SessionDep,
+    _: Principal = _ADMIN,
+) -> RideFileOut:
+    """Each terminal's rides are recorded as its upload, all priced together in the order they
+    happened, in one transaction: a bad line refuses the whole file (422, with line numbers),
+    and a file sent again charges nothing twice. The format is in ``transit.ride_files``."""
+    if len(body) > MAX_RIDE_FILE_BYTES:
+        raise InvalidInput("a ride file sent over the API is at most 50 MiB", field="file")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the ride file must be UTF-8 text", field="file") from None
+    parsed = ride_files.parse_ride_file(text)
+    if parsed.rides > acquiring.MAX_FILE:
+        raise InvalidInput(
+            f"the file holds {parsed.rides} rides; one request takes at most "
+            f"{acquiring.MAX_FILE}: split it by terminals, or use `ykt rides upload`",
+            field="file",
+        )
+    results = ride_files.upload_ride_file(session, merchant_code, parsed)
+    return RideFileOut(
+        merchant=merchant_code,
+        rides=parsed.rides,
+        uploads=[
+            FileUploadOut(
+                terminal_no=terminal_no,
+                upload_id=r.upload_id,
+                received=r.received,
+                approved=r.approved,
+                debts=r.debts,
+                duplicates=r.duplicates,
+                rejected=r.rejected,
+            )
+            for terminal_no, r in results
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- rider face

@@ -31,6 +31,7 @@ __all__ = [
     "policy_on",
     "quote",
     "ride_history",
+    "ride_pricer",
     "top_up",
     "top_ups_of",
     "transport_balance",
@@ -102,8 +103,7 @@ class _RidePricer:
     same for many rides of an upload (the day's policy, a card's category that day, the fare of
     a line for a category before earlier rides count) is worked out once."""
 
-    def __init__(self, terminal: acquiring.Terminal, kind: acquiring.MerchantKind) -> None:
-        self._terminal = terminal
+    def __init__(self, kind: acquiring.MerchantKind) -> None:
         self._mode = kind.value
         self._rides: dict[str, fares.RideHistory] = {}
         self._categories: dict[tuple[str, dt.date], str] = {}
@@ -113,11 +113,12 @@ class _RidePricer:
     def __call__(
         self,
         session: Session,
+        terminal: acquiring.Terminal,
         identity: acquiring.CardIdentity,
         at: dt.datetime,
         details: dict[str, Any],
     ) -> acquiring.Priced:
-        details.setdefault("line", self._terminal.line)
+        details.setdefault("line", terminal.line)
         details["mode"] = self._mode
         day = at.astimezone(_LOCAL).date()
         try:
@@ -196,8 +197,13 @@ def authorise_ride(
         card_no=card_no,
         qr=qr,
         details=details,
-        price=_RidePricer(terminal, kind),
+        price=_RidePricer(kind),
     )
+
+
+def ride_pricer(merchant: acquiring.Merchant) -> acquiring.Pricer:
+    """The pricer of rides at a bus or metro operator's terminals, for one request or upload."""
+    return _RidePricer(merchant.kind)
 
 
 def upload_rides(
@@ -210,7 +216,7 @@ def upload_rides(
     """Offline rides uploaded by a bus or a gate (脱机上传), priced in the order they happened."""
     kind = _transit_merchant(session, terminal).kind
     return acquiring.ingest_offline(
-        session, terminal, taps, price=_RidePricer(terminal, kind), return_taps=return_taps
+        session, terminal, taps, price=_RidePricer(kind), return_taps=return_taps
     )
 
 
