@@ -161,7 +161,7 @@ def test_a_bad_file_is_refused_whole_with_its_line_numbers(
     ) == [(3, "terminal_no"), (4, "terminal_no")]
     assert refused("terminal,seq\nBUS-26,1\n") == [(1, "header")]
     assert refused(HEADER) == [(2, "row")]
-    assert refused(HEADER + "BUS-26,1,\"A1\"2345678,,,,\n") == [(2, "row")]  # not CSV
+    assert refused(HEADER + 'BUS-26,1,"A1"2345678,,,,\n') == [(2, "row")]  # not CSV
     not_utf8 = client.post(FILES, content=b"\xff\xfe", headers=admin)
     assert not_utf8.status_code == 422
     assert not_utf8.json()["errors"][0]["field"] == "file"
