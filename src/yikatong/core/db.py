@@ -6,6 +6,7 @@ The same code runs on SQLite (embedded default, WAL) and PostgreSQL (production)
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     DateTime,
@@ -231,6 +233,32 @@ def _queued_writers(
     return Connection
 
 
+def json_text(value: Any) -> str:
+    """What a JSON column stores of ``value``: compact JSON text, UTF-8 characters as they are.
+
+    orjson writes it several times faster than the standard library, which matters where a
+    million rows carry JSON (a day of taps); what orjson refuses (integer keys, integers past 64
+    bits, values it is told not to guess at) the standard library writes or refuses as before.
+    """
+    try:
+        return orjson.dumps(value, default=_refuse, option=_JSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# Dates, dataclasses and subclasses are not guessed at: the standard library decides (and
+# refuses what it refused before).
+_JSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def make_engine(
     url: str, *, sqlite_synchronous: str = "FULL", read_only: bool = False, **kwargs: Any
 ) -> Engine:
@@ -246,6 +274,7 @@ def make_engine(
     """
     if sqlite_synchronous not in ("FULL", "NORMAL"):
         raise ValueError("sqlite_synchronous is FULL or NORMAL")
+    kwargs.setdefault("json_serializer", json_text)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -1313,7 +1313,7 @@ def post_batch(session: Session, requests: Sequence[TransferRequest]) -> list[Ba
                 request.code,
                 None if request.timeout is None else now + request.timeout,
                 # What SQLAlchemy's JSON type stores; text, so that COPY takes it too.
-                "{}" if not request.metadata else json.dumps(dict(request.metadata)),
+                "{}" if not request.metadata else db.json_text(dict(request.metadata)),
             )
         )
 

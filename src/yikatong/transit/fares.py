@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import heapq
 import itertools
 import math
@@ -157,6 +158,12 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
 
 
+@functools.lru_cache(maxsize=128)
+def _day_starts(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The local midnights that begin ``day`` and its month (asked once per ride priced)."""
+    return _midnight(day), _midnight(day.replace(day=1))
+
+
 class RideHistory:
     """A card's earlier rides as the fare rules need them.
 
@@ -228,8 +235,9 @@ class RideHistory:
         times, charges = self._times, self._charges
         end = bisect.bisect_right(times, at)
         # In time order a day's rides, and the month's before it, lie next to each other.
-        today = bisect.bisect_left(times, _midnight(day), 0, end)
-        month = bisect.bisect_left(times, _midnight(day.replace(day=1)), 0, today)
+        midnight, first_of_month = _day_starts(day)
+        today = bisect.bisect_left(times, midnight, 0, end)
+        month = bisect.bisect_left(times, first_of_month, 0, today)
         spent_day = sum(charges[today:end])
         earlier_days = sum(charges[month:today]) + sum(
             total
