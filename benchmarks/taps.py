@@ -1,17 +1,21 @@
 """Offline taps ingested per second: fares computed, ledger posted, duplicates rejected.
 
 Two measurements on a fresh SQLite node, in the same run, over the same kind of workload
-(bus rides of funded cards over a month, 06:00–22:00 each day, uploaded by the buses' validators
-day by day, as they do at the depot each night; a day's upload is split at the batch size):
+(bus rides of funded cards over a month, 06:00–22:00 each day, 10 buses):
 
 - ``naive``: the baseline loop — every tap uploaded on its own, one database transaction per
   tap (``transit.service.upload_rides`` with a batch of one);
-- ``bulk``: the same service with batches of thousands of taps per transaction (set-based:
-  one duplicate check, one ledger ``post_batch``, one bulk insert per batch).
+- ``bulk``: set-based ingestion, thousands of taps per transaction (one duplicate check, one
+  ledger ``post_batch``, one bulk insert). By default (``--path file``) as the bus company's
+  data centre sends them each night: one ride file (交易文件, CSV) a day with every validator's
+  taps, parsed and taken in by ``transit.ride_files`` as it is by ``ykt rides upload``. With
+  ``--path terminal`` each validator uploads its own day (``upload_rides``, split at the batch
+  size), as over ``POST /api/v1/terminal/rides/offline``.
 
-Afterwards a sample of the batches is uploaded again: every tap must come back as a duplicate
-and nothing may be charged twice; the merchant's acquired balance must equal the sum of the
-charged taps and the trial balance must balance. Goal (issue 4): 1M taps in under a minute.
+Afterwards a sample is sent again (a day's file, and a tenth of the validators' uploads through
+the terminal path): every tap must come back as a duplicate and nothing may be charged twice;
+the merchant's acquired balance must equal the sum of the charged taps and the trial balance
+must balance. Goal (issue 4): 1M taps in under a minute.
 
 Then online authorisation over real HTTP: the same database served by ``ykt serve`` in its own
 process, and signed ride requests (``POST /api/v1/terminal/rides``) sent open-loop at a fixed rate
@@ -21,8 +25,8 @@ counted from each request's scheduled send time, so a stalled server cannot hide
 baseline is the same server answering ``GET /api/v1/node`` at the same rate in the same run.
 Goal (issue 4): p99 under 50 ms at 200 requests/s.
 
-    .venv/bin/python benchmarks/taps.py [--quick] [--taps N] [--batch-size B] [--rate R]
-        [--riders N] [--days D]
+    .venv/bin/python benchmarks/taps.py [--quick] [--taps N] [--path file|terminal]
+        [--batch-size B] [--rate R] [--riders N] [--days D]
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from yikatong.core.settings import Settings  # noqa: E402
 from yikatong.ledger import service as ledger  # noqa: E402
 from yikatong.node import Node, set_current  # noqa: E402
 from yikatong.registry import service as registry_service  # noqa: E402
+from yikatong.transit import ride_files  # noqa: E402
 from yikatong.transit import service as transit  # noqa: E402
 from yikatong.transit.bank import SandboxBank  # noqa: E402
 
@@ -141,6 +146,30 @@ def batches(
         for begin in range(0, len(taps), size):
             out.append((terminal, taps[begin : begin + size]))
     return out
+
+
+def ride_files_by_day(uploads: list[tuple[str, list[acquiring.OfflineTap]]]) -> list[str]:
+    """The workload as the operator's data centre sends it: one ride file (CSV) a day with
+    every validator's taps of that day, validator after validator."""
+    days: dict[dt.date, list[str]] = {}
+    for terminal, taps in uploads:
+        lines = days.setdefault(taps[0].tapped_at.date(), [])
+        lines.extend(
+            f"{terminal},{t.terminal_seq},{t.card_no},{t.tapped_at.isoformat()},,,\n" for t in taps
+        )
+    header = ",".join(ride_files.COLUMNS) + "\n"
+    return [header + "".join(lines) for _, lines in sorted(days.items())]
+
+
+def upload_file(node: Node, text: str) -> list[acquiring.UploadResult]:
+    """A day's ride file parsed and taken in, as by ``ykt rides upload``."""
+    parsed = ride_files.parse_ride_file(text)
+    results: list[acquiring.UploadResult] = []
+    for group in ride_files.parts(parsed):
+        with node.transaction() as session:
+            taken = ride_files.upload_ride_file(session, "qd-bus", parsed, group)
+        results.extend(result for _, result in taken)
+    return results
 
 
 def upload(
@@ -330,7 +359,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (< 30 s)")
     parser.add_argument("--taps", type=int, help="taps for the bulk path")
-    parser.add_argument("--batch-size", type=int, help="taps per upload")
+    parser.add_argument(
+        "--path",
+        choices=("file", "terminal"),
+        default="file",
+        help="bulk ingestion by the operator's daily ride files, or by each validator's uploads",
+    )
+    parser.add_argument("--batch-size", type=int, help="taps per upload (--path terminal)")
     parser.add_argument("--rate", type=float, help="online requests per second (200; quick 50)")
     parser.add_argument("--riders", type=int, help="cards riding (10000; quick 300)")
     parser.add_argument("--days", type=int, help="days the taps are spread over (29; quick 4)")
@@ -385,33 +420,43 @@ def main() -> None:
             naive_rate = naive_n / naive_s
             print(f"naive: {naive_n} taps, one transaction each: {naive_rate:,.0f} taps/s")
 
-            bulk_batches = batches(workload(cards, terminals, bulk_n, seqs, rng, days), batch)
+            bulk_uploads = workload(cards, terminals, bulk_n, seqs, rng, days)
+            bulk_batches = batches(bulk_uploads, batch)
+            files = ride_files_by_day(bulk_uploads) if args.path == "file" else []
             # The workload is the depot's files, not the server's state: a server receiving the
             # uploads over HTTP never holds a million taps, so the collector is not made to walk
             # them again and again during the measurement.
             gc.freeze()
             t0 = time.perf_counter()
-            approved = debts = 0
-            for terminal, taps in bulk_batches:
-                result = upload(node, terminal, taps)
-                approved += result.approved
-                debts += result.debts
+            results = (
+                [result for text in files for result in upload_file(node, text)]
+                if args.path == "file"
+                else [upload(node, terminal, taps) for terminal, taps in bulk_batches]
+            )
             bulk_s = time.perf_counter() - t0
             bulk_rate = bulk_n / bulk_s
+            approved = sum(result.approved for result in results)
+            debts = sum(result.debts for result in results)
+            shape = (
+                f"{len(files)} daily ride files"
+                if args.path == "file"
+                else f"{len(bulk_batches)} validator uploads of at most {batch}"
+            )
             print(
-                f"bulk:  {bulk_n} taps in batches of {batch}: {bulk_rate:,.0f} taps/s "
+                f"bulk:  {bulk_n} taps in {shape}: {bulk_rate:,.0f} taps/s "
                 f"({bulk_s:.1f} s; {approved} approved, {debts} debts)"
             )
 
             sample = bulk_batches[: max(1, len(bulk_batches) // 10)]
             t0 = time.perf_counter()
             again = sum(upload(node, terminal, taps).duplicates for terminal, taps in sample)
-            dup_s = time.perf_counter() - t0
             resent = sum(len(taps) for _, taps in sample)
-            assert again == resent, f"{again} of {resent} re-uploaded taps were recognised"
-            print(
-                f"re-upload: {resent} taps all recognised as duplicates ({resent / dup_s:,.0f}/s)"
-            )
+            if files:
+                again += sum(result.duplicates for result in upload_file(node, files[-1]))
+                resent += len(files[-1].splitlines()) - 1
+            dup_s = time.perf_counter() - t0
+            assert again == resent, f"{again} of {resent} re-sent taps were recognised"
+            print(f"re-sent: {resent} taps all recognised as duplicates ({resent / dup_s:,.0f}/s)")
 
             with node.transaction() as session:
                 merchant = acquiring.get_merchant(session, "qd-bus")
@@ -439,6 +484,7 @@ def main() -> None:
             "ratios": ratios,
             "taps_per_s": {"naive": round(naive_rate, 1), "bulk": round(bulk_rate, 1)},
             "taps": {"naive": naive_n, "bulk": bulk_n, "batch": batch},
+            "bulk_path": args.path,
             "goals": GOALS,
             "online": online,
             "goals_met": {

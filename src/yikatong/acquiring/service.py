@@ -69,6 +69,7 @@ from yikatong.ledger import service as ledger
 __all__ = [
     "MAX_BATCH",
     "MAX_FILE",
+    "OFFLINE_MAX_AGE",
     "REQUEST_SKEW",
     "TRANSIT_KINDS",
     "CardIdentity",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,35 +103,37 @@ def _read(reader: Any) -> RideFile:
             errors=[{"line": 1, "field": "header", "reason": "wrong columns"}],
         )
     where = {name: index for index, name in enumerate(names)}
+    required = operator.itemgetter(*(where[name] for name in _REQUIRED))
+    optional = [(name, where[name]) for name in ("line", "entry", "exit") if name in where]
     problems: list[dict[str, object]] = []
     terminals: dict[str, _Terminal] = {}
     rides = 0
-    now = clock.now()
+    bounds = _Bounds(clock.now())
 
     def bad(number: int, column: str, reason: str) -> None:
         if len(problems) < _MAX_PROBLEMS:
             problems.append({"line": number, "field": column, "reason": reason})
 
     for number, record in enumerate(reader, start=2):
-        if not record or all(not value.strip() for value in record):
-            continue  # a blank line, such as the one many tools end a file with
         if len(record) != len(names):
+            if not record or all(not value.strip() for value in record):
+                continue  # a blank line, such as the one many tools end a file with
             bad(number, "row", f"{len(record)} values for {len(names)} columns")
             continue
-        value = {name: record[where[name]].strip() for name in names}
-        problem = _problem(value, now)
-        if problem is not None:
-            bad(number, *problem)
+        terminal_no, seq, card_no, tapped_at = required(record)
+        terminal_no, seq = terminal_no.strip(), seq.strip()
+        card_no, tapped_at = card_no.strip(), tapped_at.strip()
+        details = {name: value for name, i in optional if (value := record[i].strip())}
+        at = _checked(terminal_no, seq, card_no, tapped_at, details, bounds)
+        if isinstance(at, tuple):
+            bad(number, *at)
             continue
-        terminal_no = value["terminal_no"].upper()
-        details = {k: value[k] for k in ("line", "entry", "exit") if value.get(k)}
-        tap = acquiring.OfflineTap(
-            int(value["terminal_seq"]),
-            value["card_no"].upper(),
-            dt.datetime.fromisoformat(value["tapped_at"]),
-            details,
-        )
-        terminals.setdefault(terminal_no, _Terminal(number)).taps.append(tap)
+        tap = acquiring.OfflineTap(int(seq), card_no.upper(), at, details)
+        terminal_no = terminal_no.upper()
+        group = terminals.get(terminal_no)
+        if group is None:
+            group = terminals[terminal_no] = _Terminal(number)
+        group.taps.append(tap)
         rides += 1
     if not rides and not problems:
         bad(2, "row", "the file holds no ride")
@@ -151,27 +154,53 @@ def _read(reader: Any) -> RideFile:
     return RideFile(terminals, rides)
 
 
-def _problem(value: dict[str, str], now: dt.datetime) -> tuple[str, str] | None:
-    """What is wrong with one line's values, as (column, reason); None when nothing is."""
-    for name in _REQUIRED:
-        if not value[name]:
-            return name, f"{name} is required"
-    for name, most in _LENGTHS.items():
-        if len(value.get(name, "")) > most:
-            return name, f"{name} is at most {most} characters"
-    seq = value["terminal_seq"]
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """The tap times an upload made ``now`` accepts (``acquiring.tap_time_problem``)."""
+
+    now: dt.datetime
+    earliest: dt.datetime
+    latest: dt.datetime
+
+    def __init__(self, now: dt.datetime) -> None:
+        object.__setattr__(self, "now", now)
+        object.__setattr__(self, "earliest", now - acquiring.OFFLINE_MAX_AGE)
+        object.__setattr__(self, "latest", now + acquiring.REQUEST_SKEW)
+
+
+def _checked(
+    terminal_no: str,
+    seq: str,
+    card_no: str,
+    tapped_at: str,
+    details: dict[str, str],
+    bounds: _Bounds,
+) -> dt.datetime | tuple[str, str]:
+    """The tap time of one line's values, or what is wrong with them as (column, reason)."""
+    if not (terminal_no and seq and card_no and tapped_at):
+        for name, value in zip(_REQUIRED, (terminal_no, seq, card_no, tapped_at), strict=True):
+            if not value:
+                return name, f"{name} is required"
+    if len(terminal_no) > _LENGTHS["terminal_no"]:
+        return "terminal_no", f"terminal_no is at most {_LENGTHS['terminal_no']} characters"
+    for name, value in details.items():
+        if len(value) > _LENGTHS[name]:
+            return name, f"{name} is at most {_LENGTHS[name]} characters"
     if not seq.isascii() or not seq.isdigit() or not 1 <= int(seq) <= _MAX_SEQ:
         return "terminal_seq", "the terminal sequence is a positive integer"
-    if len(value["card_no"]) != 9:
+    if len(card_no) != 9:
         return "card_no", "a card number has 9 characters"
     try:
-        at = dt.datetime.fromisoformat(value["tapped_at"])
+        at = dt.datetime.fromisoformat(tapped_at)
     except ValueError:
         return "tapped_at", "not an ISO 8601 time, e.g. 2025-03-10T08:01:00+08:00"
     if at.tzinfo is None:
         return "tapped_at", "give the time with its offset, e.g. +08:00"
-    late = acquiring.tap_time_problem(at, now)
-    return None if late is None else ("tapped_at", late)
+    if not bounds.earliest <= at <= bounds.latest:
+        late = acquiring.tap_time_problem(at, bounds.now)
+        assert late is not None
+        return "tapped_at", late
+    return at
 
 
 def parts(ride_file: RideFile, most: int = acquiring.MAX_FILE) -> Iterator[list[str]]:
