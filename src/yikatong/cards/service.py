@@ -39,7 +39,7 @@ from yikatong.cards.models import (
     CardState,
     DenyListEntry,
 )
-from yikatong.core import clock
+from yikatong.core import clock, db
 from yikatong.core.errors import Conflict, InvalidInput, NotFound
 from yikatong.core.ids import age_on, card_number, parse_card_number
 from yikatong.registry import service as registry_service
@@ -213,7 +213,7 @@ _CARD_HOLDING = select(
     _RESIDENTS.c.veteran,
     _RESIDENTS.c.student,
 ).select_from(_CARDS.outerjoin(_RESIDENTS, _RESIDENTS.c.id == _CARDS.c.resident_id))
-_CARD_HOLDINGS = _CARD_HOLDING.where(_CARDS.c.card_no.in_(bindparam("numbers", expanding=True)))
+_CARD_HOLDINGS = _CARD_HOLDING
 _CARD_HOLDING = _CARD_HOLDING.where(_CARDS.c.card_no == bindparam("card_no"))
 
 
@@ -232,8 +232,8 @@ def _holding(row: Any) -> CardHolding:
 
 
 def get_card_holdings(session: Session, card_nos: Iterable[str]) -> dict[str, CardHolding]:
-    """``get_card_holding`` of many cards, by number, one query per 900 numbers (offline
-    uploads); malformed and unknown numbers are left out."""
+    """``get_card_holding`` of many cards, by number, in one query (offline uploads);
+    malformed and unknown numbers are left out."""
     numbers: list[str] = []
     for card_no in dict.fromkeys(card_nos):
         try:
@@ -241,8 +241,8 @@ def get_card_holdings(session: Session, card_nos: Iterable[str]) -> dict[str, Ca
         except InvalidInput:
             continue
     found: dict[str, CardHolding] = {}
-    for start in range(0, len(numbers), 900):
-        for row in session.execute(_CARD_HOLDINGS, {"numbers": numbers[start : start + 900]}):
+    for condition in db.one_of(session, _CARDS.c.card_no, numbers):
+        for row in session.execute(_CARD_HOLDINGS.where(condition)):
             found[row[0]] = _holding(row)
     return found
 

@@ -26,12 +26,11 @@ import enum
 import functools
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     CursorResult,
     Integer,
@@ -39,7 +38,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    any_,
     bindparam,
     exists,
     func,
@@ -275,7 +273,7 @@ def existing_account_ids(
     """``existing_account_id`` of many accounts of one kind and owner type at once: ``owners``
     maps each code to its owner id; the codes found with that kind and owner, to their ids."""
     found: dict[str, int] = {}
-    for condition in _one_of(session, _ACCOUNTS.c.code, sorted(owners)):
+    for condition in db.one_of(session, _ACCOUNTS.c.code, sorted(owners)):
         rows = session.execute(
             select(
                 _ACCOUNTS.c.code,
@@ -568,27 +566,6 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _one_of(session: Session, column: Any, values: list[Any]) -> Iterator[ColumnElement[bool]]:
-    """``column IN values`` in as few statements as the driver allows.
-
-    PostgreSQL takes the whole list as one array parameter (``= ANY(:values)``), SQLite as one
-    JSON text: one short statement instead of one per 900 values, compiled and parsed once.
-    """
-    if not values:
-        return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        yield column == any_(bindparam("values", value=values, type_=ARRAY(column.type)))
-        return
-    if dialect == "sqlite":
-        # SQLite: the list as one JSON text parameter, unpacked by json_each.
-        each = func.json_each(bindparam("values", value=json.dumps(values))).table_valued("value")
-        yield column.in_(select(each.c.value))
-        return
-    for start in range(0, len(values), _CHUNK):
-        yield column.in_(values[start : start + _CHUNK])
-
-
 # What ``_Counters.of_row`` reads of a locked account.
 _COUNTER_COLUMNS = (
     _ACCOUNTS.c.id,
@@ -606,7 +583,7 @@ def _lock_accounts(session: Session, ids: Iterable[int]) -> dict[int, _Counters]
     """Lock the rows in ascending id order (deadlock-free) and read their counters."""
     wanted = sorted(set(ids))
     locked: dict[int, _Counters] = {}
-    for condition in _one_of(session, _ACCOUNTS.c.id, wanted):
+    for condition in db.one_of(session, _ACCOUNTS.c.id, wanted):
         query = (
             select(*_COUNTER_COLUMNS).where(condition).order_by(_ACCOUNTS.c.id).with_for_update()
         )
@@ -1249,7 +1226,7 @@ def post_batch(session: Session, requests: Sequence[TransferRequest]) -> list[Ba
     )
     keys = list({requests[i].idempotency_key for i in candidates})
     earlier: dict[str, tuple[int, tuple[str, int, int, int, int, int | None, int | None]]] = {}
-    for condition in _one_of(session, Transfer.idempotency_key, keys):
+    for condition in db.one_of(session, Transfer.idempotency_key, keys):
         query = select(
             Transfer.idempotency_key,
             Transfer.id,

@@ -205,9 +205,10 @@ class RideHistory:
         """Whether every ride of ``day`` is known one by one (a ride can be priced on it)."""
         return self._detailed is None or day in self._detailed
 
-    def add(self, ride: PriorRide) -> None:
-        """Remember a ride just priced, in its place in time."""
-        self._require(local_day(ride.at))
+    def add(self, ride: PriorRide, day: dt.date | None = None) -> None:
+        """Remember a ride just priced, in its place in time (``day``: its local day, when the
+        caller knows it already)."""
+        self._require(local_day(ride.at) if day is None else day)
         times = self._times
         if not times or ride.at >= times[-1]:
             self._rides.append(ride)
@@ -228,9 +229,13 @@ class RideHistory:
         _, spent_day, spent_month = self.up_to(at)
         return spent_day, spent_month
 
-    def up_to(self, at: dt.datetime) -> tuple[PriorRide | None, int, int]:
-        """``last_up_to`` and ``spent_up_to`` at once."""
-        day = local_day(at)
+    def up_to(
+        self, at: dt.datetime, day: dt.date | None = None
+    ) -> tuple[PriorRide | None, int, int]:
+        """``last_up_to`` and ``spent_up_to`` at once (``day``: the local day of ``at``, when
+        the caller knows it already)."""
+        if day is None:
+            day = local_day(at)
         self._require(day)
         times, charges = self._times, self._charges
         end = bisect.bisect_right(times, at)
@@ -369,13 +374,16 @@ def discount_and_cap(
     ride: Ride,
     listed: ListFare,
     history: RideHistory | Sequence[PriorRide],
+    *,
+    day: dt.date | None = None,
 ) -> FareQuote:
     """The last steps of ``quote_fare``, on the ride's ``list_fare``: the transfer discount and
-    the daily and monthly caps, from the rides up to ``ride.at``."""
+    the daily and monthly caps, from the rides up to ``ride.at`` (``day``: its local day, when
+    the caller knows it already)."""
     fare = listed.fare
     steps = list(listed.steps)
     rides = history if isinstance(history, RideHistory) else RideHistory(history)
-    last, spent_day, spent_month = rides.up_to(ride.at)
+    last, spent_day, spent_month = rides.up_to(ride.at, day)
     if last is not None and fare > 0:
         window = dt.timedelta(minutes=policy.transfer.window_minutes)
         if ride.at - last.at <= window and (last.mode, last.line) != (ride.mode, ride.line):

@@ -134,11 +134,11 @@ class _RidePricer:
             listed = self._listed.get(key)
             if listed is None:
                 listed = self._listed[key] = fares.list_fare(policy, ride, category)
-            quoted = fares.discount_and_cap(policy, ride, listed, history)
+            quoted = fares.discount_and_cap(policy, ride, listed, history, day=day)
         except InvalidInput as error:
             details["error"] = error.detail
             raise acquiring.decline("invalid-route") from None
-        history.add(fares.PriorRide(self._mode, ride.line, at, quoted.fare))
+        history.add(fares.PriorRide(self._mode, ride.line, at, quoted.fare), day)
         return acquiring.Priced(quoted.fare, {"category": category, **quoted.as_details()})
 
     def prepare(
