@@ -89,6 +89,7 @@ __all__ = [
     "Terminal",
     "TerminalUpload",
     "UploadResult",
+    "UploadRow",
     "authenticate_terminal",
     "authorise",
     "card_account",
@@ -104,6 +105,7 @@ __all__ = [
     "list_clearing_runs",
     "list_merchants",
     "list_terminals",
+    "list_uploads",
     "local_date",
     "merchant_of",
     "reconcile",
@@ -1017,6 +1019,33 @@ def _ingest(
             )
         )
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRow:
+    """An upload as the console lists it: what became of its taps, by which terminal."""
+
+    upload: UploadBatch
+    terminal_no: str
+    merchant_code: str
+
+
+def list_uploads(
+    session: Session, *, merchant_codes: Iterable[str] | None = None, limit: int = 50
+) -> list[UploadRow]:
+    """The latest offline uploads, newest first (of these merchants' terminals, if given)."""
+    if not 1 <= limit <= 1000:
+        raise InvalidInput("limit must be between 1 and 1000", field="limit")
+    query = (
+        select(UploadBatch, Terminal.terminal_no, Merchant.code)
+        .join(Terminal, Terminal.id == UploadBatch.terminal_id)
+        .join(Merchant, Merchant.id == Terminal.merchant_id)
+        .order_by(UploadBatch.id.desc())
+        .limit(limit)
+    )
+    if merchant_codes is not None:
+        query = query.where(Merchant.code.in_(list(merchant_codes)))
+    return [UploadRow(upload, number, code) for upload, number, code in session.execute(query)]
 
 
 def _recorded_seqs(session: Session, terminal: Terminal, seqs: Sequence[int]) -> set[int]:

@@ -49,6 +49,7 @@ ROUTERS: tuple[str, ...] = (
     "yikatong.web.kiosk",
     "yikatong.web.bundles",
     "yikatong.web.batches",
+    "yikatong.web.rides",
     "yikatong.web.language",
     "yikatong.web.dashboard",
     "yikatong.web.more_pages",

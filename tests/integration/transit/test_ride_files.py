@@ -16,9 +16,11 @@ from tests.conftest import AuthHeaders, Ykt
 from tests.integration.acquiring._kit import Kit, Rider
 from yikatong.acquiring import service as acquiring
 from yikatong.acquiring.models import Tap, UploadBatch
+from yikatong.api.auth import issue_token
 from yikatong.core import clock
 from yikatong.transit import fares, ride_files
 from yikatong.transit import service as transit
+from yikatong.web.session import COOKIE
 
 _LOCAL = dt.timezone(dt.timedelta(hours=8))
 LINES = ("1", "26", "321")
@@ -212,3 +214,43 @@ def test_the_cli_takes_a_file_in_parts_of_whole_terminals(
     assert refused.exit_code == 2
     assert "line 11 (terminal_seq)" in refused.output
     assert _counts(kit)[0] == 9
+
+
+def test_an_administrator_takes_in_a_file_in_the_console_and_the_staff_see_the_uploads(
+    kit: Kit, client: TestClient
+) -> None:
+    riders = _operator(kit)
+    at = clock.now() - dt.timedelta(hours=2)
+    rows = [("BUS-26", 1, riders[0].card_no, at), ("BUS-1", 1, riders[0].card_no, at)]
+    rows.append(("BUS-1", 2, riders[1].card_no, at + dt.timedelta(minutes=5)))
+    client.cookies.set(COOKIE, issue_token(kit.node, "clerk-web", ["clerk"]))
+    page = client.get("/console/ride-files")
+    assert page.status_code == 200
+    assert 'name="file"' not in page.text  # clerks see the uploads, administrators take files in
+    refused = client.post(
+        "/console/ride-files",
+        data={"merchant": "qd-bus"},
+        files={"file": ("qd-bus.csv", _csv(rows).encode())},
+    )
+    assert refused.status_code == 403
+    client.cookies.set(COOKIE, issue_token(kit.node, "admin-web", ["admin"]))
+
+    bad = client.post(
+        "/console/ride-files",
+        data={"merchant": "qd-bus"},
+        files={"file": ("qd-bus.csv", (_csv(rows) + "BUS-1,x,AAA,now,,,\n").encode())},
+    )
+    taken = client.post(
+        "/console/ride-files",
+        data={"merchant": "qd-bus"},
+        files={"file": ("qd-bus.csv", _csv(rows).encode())},
+    )
+
+    assert bad.status_code == 422 and 'data-line="5"' in bad.text
+    assert taken.status_code == 200, taken.text
+    assert 'data-terminal="BUS-26"' in taken.text and 'data-terminal="BUS-1"' in taken.text
+    assert "3 笔交易" in taken.text
+    assert _counts(kit) == (3, 2)  # nothing of the bad file, the good one as two uploads
+    client.cookies.set("lang", "en")
+    listed = client.get("/console/ride-files")
+    assert "Latest offline uploads" in listed.text and listed.text.count("qd-bus") >= 2
