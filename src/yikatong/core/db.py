@@ -163,6 +163,7 @@ _CHECKPOINTERS: dict[str, _Checkpointer] = {}
 # A transaction that changes this many rows leaves its checkpoint to the checkpointer.
 _BULK_ROWS = 20_000
 _AUTOCHECKPOINT_PAGES = 1_000  # SQLite's default
+_WAL_KEEP_BYTES = 64 * 1024 * 1024  # the log file kept on disk once it starts over
 
 
 def _checkpointer(path: str) -> _Checkpointer | None:
@@ -301,6 +302,9 @@ def make_engine(
             cur.execute("PRAGMA busy_timeout=30000")
             # 64 MiB of page cache: index pages of a city-sized register stay in memory.
             cur.execute("PRAGMA cache_size=-65536")
+            # A bulk job's log (a month of ride files grows it past a gigabyte) is cut back to
+            # this once it has been copied into the database and starts over.
+            cur.execute(f"PRAGMA journal_size_limit={_WAL_KEEP_BYTES}")
             if read_only:
                 cur.execute("PRAGMA query_only=ON")
             cur.close()

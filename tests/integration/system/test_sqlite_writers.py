@@ -130,3 +130,40 @@ def test_a_bulk_commit_leaves_the_log_to_a_background_checkpoint(
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
     assert db._checkpointer(":memory:") is None
+
+
+def test_a_bulk_jobs_log_is_cut_back_once_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write-ahead log of a bulk transaction is as large as the transaction; once the
+    checkpointer has copied it and the next writer starts the log over, the file is cut back
+    to ``_WAL_KEEP_BYTES`` instead of keeping its largest size for good."""
+    monkeypatch.setattr(db, "_BULK_ROWS", 5)
+    monkeypatch.setattr(db, "_WAL_KEEP_BYTES", 64 * 1024)
+    monkeypatch.setattr(db._Checkpointer, "IDLE_S", 0.2)
+    path = tmp_path / "bulk.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE line (id INTEGER PRIMARY KEY, body TEXT)"))
+        with engine.begin() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_size_limit").scalar_one() == 65536
+            connection.execute(
+                text("INSERT INTO line (body) VALUES (:body)"),
+                [{"body": f"{n:06d}" * 200} for n in range(2_000)],  # ~2.4 MB of log
+            )
+        wal = Path(f"{path}-wal")
+        grown = wal.stat().st_size
+        assert grown > 2 * 1024 * 1024
+        checkpointer = db._checkpointer(str(path))
+        assert checkpointer is not None
+        deadline = time.monotonic() + 20
+        while checkpointer.thread is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with engine.begin() as connection:  # the next writer starts the copied log over
+            connection.execute(text("INSERT INTO line (body) VALUES ('after')"))
+        assert wal.stat().st_size <= 64 * 1024 < grown
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM line").scalar_one() == 2_001
+    finally:
+        engine.dispose()
