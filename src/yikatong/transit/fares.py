@@ -159,9 +159,10 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 
 @functools.lru_cache(maxsize=128)
-def _day_starts(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """The local midnights that begin ``day`` and its month (asked once per ride priced)."""
-    return _midnight(day), _midnight(day.replace(day=1))
+def _day_starts(day: dt.date) -> tuple[float, float]:
+    """The local midnights that begin ``day`` and its month, in POSIX seconds (asked once per
+    ride priced)."""
+    return _midnight(day).timestamp(), _midnight(day.replace(day=1)).timestamp()
 
 
 class RideHistory:
@@ -187,7 +188,9 @@ class RideHistory:
             self._detailed = frozenset(detailed_days)
         # The detailed days' rides in time order, with their times and charges alongside.
         self._rides: list[PriorRide] = []
-        self._times: list[dt.datetime] = []
+        # POSIX seconds: bisected as floats, not as datetimes with an offset each (exact to well
+        # under a microsecond).
+        self._times: list[float] = []
         self._charges: list[int] = []
         self._totals: dict[dt.date, int] = {}  # the other days
         for day, total in (day_totals or {}).items():
@@ -198,7 +201,7 @@ class RideHistory:
             if not self.covers(day):
                 raise ValueError(f"a ride on {day} given for a day kept only as a total")
             self._rides.append(ride)
-            self._times.append(ride.at)
+            self._times.append(ride.at.timestamp())
             self._charges.append(ride.charged)
 
     def covers(self, day: dt.date) -> bool:
@@ -209,15 +212,15 @@ class RideHistory:
         """Remember a ride just priced, in its place in time (``day``: its local day, when the
         caller knows it already)."""
         self._require(local_day(ride.at) if day is None else day)
-        times = self._times
-        if not times or ride.at >= times[-1]:
+        times, at = self._times, ride.at.timestamp()
+        if not times or at >= times[-1]:
             self._rides.append(ride)
-            times.append(ride.at)
+            times.append(at)
             self._charges.append(ride.charged)
         else:
-            index = bisect.bisect_right(times, ride.at)
+            index = bisect.bisect_right(times, at)
             self._rides.insert(index, ride)
-            times.insert(index, ride.at)
+            times.insert(index, at)
             self._charges.insert(index, ride.charged)
 
     def last_up_to(self, at: dt.datetime) -> PriorRide | None:
@@ -238,7 +241,7 @@ class RideHistory:
             day = local_day(at)
         self._require(day)
         times, charges = self._times, self._charges
-        end = bisect.bisect_right(times, at)
+        end = bisect.bisect_right(times, at.timestamp())
         # In time order a day's rides, and the month's before it, lie next to each other.
         midnight, first_of_month = _day_starts(day)
         today = bisect.bisect_left(times, midnight, 0, end)
