@@ -1055,27 +1055,15 @@ def _recorded_seqs(session: Session, terminal: Terminal, seqs: Sequence[int]) ->
     together: then one range read of the (terminal, seq) index answers for all of them (an
     empty range for a fresh upload) instead of a lookup per number."""
     low, high = min(seqs), max(seqs)
-    if high - low < 16 * len(seqs):
-        wanted = set(seqs)
-        return {
-            seq
-            for seq in session.scalars(
-                select(Tap.terminal_seq).where(
-                    Tap.terminal_id == terminal.id, Tap.terminal_seq.between(low, high)
-                )
-            )
-            if seq in wanted
-        }
-    known: set[int] = set()
-    for start in range(0, len(seqs), 900):
-        known.update(
-            session.scalars(
-                select(Tap.terminal_seq).where(
-                    Tap.terminal_id == terminal.id, Tap.terminal_seq.in_(seqs[start : start + 900])
-                )
-            )
-        )
-    return known
+    of_terminal = Tap.terminal_id == terminal.id
+    if high - low >= 16 * len(seqs):
+        known: set[int] = set()
+        for of_seqs in db.one_of(session, _TAPS.c.terminal_seq, list(seqs)):
+            known.update(session.scalars(select(Tap.terminal_seq).where(of_terminal, of_seqs)))
+        return known
+    wanted = set(seqs)
+    in_range = select(Tap.terminal_seq).where(of_terminal, Tap.terminal_seq.between(low, high))
+    return {seq for seq in session.scalars(in_range) if seq in wanted}
 
 
 def _recorded_taps(session: Session, terminal: Terminal, seqs: Sequence[int]) -> list[Tap]:
@@ -1083,15 +1071,8 @@ def _recorded_taps(session: Session, terminal: Terminal, seqs: Sequence[int]) ->
     unique (terminal, seq) index, not by a scan for the upload."""
     order = {seq: i for i, seq in enumerate(seqs)}
     recorded: list[Tap] = []
-    for start in range(0, len(seqs), 900):
-        recorded.extend(
-            session.scalars(
-                select(Tap).where(
-                    Tap.terminal_id == terminal.id,
-                    Tap.terminal_seq.in_(seqs[start : start + 900]),
-                )
-            )
-        )
+    for of_seqs in db.one_of(session, _TAPS.c.terminal_seq, list(seqs)):
+        recorded.extend(session.scalars(select(Tap).where(Tap.terminal_id == terminal.id, of_seqs)))
     recorded.sort(key=lambda t: order[t.terminal_seq])
     return recorded
 

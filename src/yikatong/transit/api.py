@@ -69,13 +69,23 @@ class UploadIn(BaseModel):
     taps: list[OfflineRideIn] = Field(min_length=1, max_length=acquiring.MAX_BATCH)
 
 
-class UploadOut(BaseModel):
+class UploadCounts(BaseModel):
+    """What became of an upload's taps."""
+
     upload_id: int
     received: int
     approved: int
     debts: int
     duplicates: int
     rejected: int
+
+    @staticmethod
+    def counts(result: acquiring.UploadResult) -> dict[str, int]:
+        """The counts of an upload, to build an answer from."""
+        return {name: getattr(result, name) for name in UploadCounts.model_fields}
+
+
+class UploadOut(UploadCounts):
     duplicate_seqs: list[int]
     taps: list[TapOut]
 
@@ -103,12 +113,7 @@ async def upload(request: Request, body: UploadIn) -> UploadOut:
             )
         result = service.upload_rides(session, terminal, taps)
         return UploadOut(
-            upload_id=result.upload_id,
-            received=result.received,
-            approved=result.approved,
-            debts=result.debts,
-            duplicates=result.duplicates,
-            rejected=result.rejected,
+            **UploadCounts.counts(result),
             duplicate_seqs=result.duplicate_seqs,
             taps=[TapOut.of(t) for t in result.taps],
         )
@@ -116,23 +121,14 @@ async def upload(request: Request, body: UploadIn) -> UploadOut:
     return await as_terminal(request, work)
 
 
-class FileUploadOut(BaseModel):
+class FileUploadOut(UploadCounts):
     terminal_no: str
-    upload_id: int
-    received: int
-    approved: int
-    debts: int
-    duplicates: int
-    rejected: int
 
 
 class RideFileOut(BaseModel):
     merchant: str
     rides: int
     uploads: list[FileUploadOut]
-
-
-MAX_RIDE_FILE_BYTES = 50 * 1024 * 1024
 
 
 @router.post(
@@ -149,33 +145,13 @@ def upload_ride_file(
     """Each terminal's rides are recorded as its upload, all priced together in the order they
     happened, in one transaction: a bad line refuses the whole file (422, with line numbers),
     and a file sent again charges nothing twice. The format is in ``transit.ride_files``."""
-    if len(body) > MAX_RIDE_FILE_BYTES:
-        raise InvalidInput("a ride file sent over the API is at most 50 MiB", field="file")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput("the ride file must be UTF-8 text", field="file") from None
-    parsed = ride_files.parse_ride_file(text)
-    if parsed.rides > acquiring.MAX_FILE:
-        raise InvalidInput(
-            f"the file holds {parsed.rides} rides; one request takes at most "
-            f"{acquiring.MAX_FILE}: split it by terminals, or use `ykt rides upload`",
-            field="file",
-        )
+    parsed = ride_files.read_one_request(body)
     results = ride_files.upload_ride_file(session, merchant_code, parsed)
     return RideFileOut(
         merchant=merchant_code,
         rides=parsed.rides,
         uploads=[
-            FileUploadOut(
-                terminal_no=terminal_no,
-                upload_id=r.upload_id,
-                received=r.received,
-                approved=r.approved,
-                debts=r.debts,
-                duplicates=r.duplicates,
-                rejected=r.rejected,
-            )
+            FileUploadOut(terminal_no=terminal_no, **UploadCounts.counts(r))
             for terminal_no, r in results
         ],
     )

@@ -42,16 +42,19 @@ from yikatong.transit import service
 __all__ = [
     "COLUMNS",
     "MAX_BYTES",
+    "MAX_REQUEST_BYTES",
     "RideFile",
     "check_terminals",
     "parse_ride_file",
     "parts",
+    "read_one_request",
     "upload_ride_file",
 ]
 
 COLUMNS = ("terminal_no", "terminal_seq", "card_no", "tapped_at", "line", "entry", "exit")
 _REQUIRED = ("terminal_no", "terminal_seq", "card_no", "tapped_at")
 MAX_BYTES = 200 * 1024 * 1024
+MAX_REQUEST_BYTES = 50 * 1024 * 1024
 _MAX_PROBLEMS = 100  # a file that bad is named by its first hundred bad lines
 _MAX_SEQ = 2**62 - 1
 _LENGTHS = {"terminal_no": 32, "line": 32, "entry": 64, "exit": 64}
@@ -201,6 +204,30 @@ def _checked(
         assert late is not None
         return "tapped_at", late
     return at
+
+
+def read_one_request(raw: bytes) -> RideFile:
+    """A ride file sent in one request (the API, the console): UTF-8, at most 50 MiB and
+    ``acquiring.MAX_FILE`` rides, so that it is taken in as one transaction."""
+    if len(raw) > MAX_REQUEST_BYTES:
+        raise InvalidInput(
+            f"a ride file sent in one request is at most {MAX_REQUEST_BYTES // 2**20} MiB; "
+            "use `ykt rides upload`",
+            field="file",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the ride file must be UTF-8 text", field="file") from None
+    parsed = parse_ride_file(text)
+    if parsed.rides > acquiring.MAX_FILE:
+        raise InvalidInput(
+            f"the file holds {parsed.rides} rides; one request takes at most "
+            f"{acquiring.MAX_FILE}: split it by terminals, or use `ykt rides upload`, which "
+            "takes it in parts",
+            field="file",
+        )
+    return parsed
 
 
 def parts(ride_file: RideFile, most: int = acquiring.MAX_FILE) -> Iterator[list[str]]:

@@ -22,8 +22,6 @@ from yikatong.web.session import signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
 
-MAX_BYTES = 50 * 1024 * 1024  # as over the API
-
 
 def _staff(request: Request) -> Principal | None:
     principal = signed_in(request)
@@ -66,7 +64,7 @@ async def upload_ride_file(
 
     Async only to read the upload; the database work runs in a worker thread, off the event
     loop that commits the requests."""
-    raw = await file.read(MAX_BYTES + 1)
+    raw = await file.read(ride_files.MAX_REQUEST_BYTES + 1)
     return await run_in_threadpool(_take_in, request, node, session, merchant, raw)
 
 
@@ -77,19 +75,7 @@ def _take_in(request: Request, node: Node, session: Session, merchant: str, raw:
     try:
         if not principal.has("admin"):
             raise Forbidden("operators' ride files are taken in by administrators")
-        if len(raw) > MAX_BYTES:
-            raise InvalidInput("a ride file sent here is at most 50 MiB", field="file")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInput("the ride file must be UTF-8 text", field="file") from None
-        parsed = ride_files.parse_ride_file(text)
-        if parsed.rides > acquiring.MAX_FILE:
-            raise InvalidInput(
-                f"the file holds {parsed.rides} rides; here at most {acquiring.MAX_FILE}: "
-                "use `ykt rides upload`, which takes it in parts",
-                field="file",
-            )
+        parsed = ride_files.read_one_request(raw)
         with session.begin_nested():
             results = ride_files.upload_ride_file(session, merchant, parsed)
     except DomainError as exc:
