@@ -202,7 +202,7 @@ class CardHolding:
 _CARDS = cast(Table, Card.__table__)
 _RESIDENTS = cast(Table, Resident.__table__)
 # Built once: online authorisation reads one card per request.
-_CARD_HOLDING = select(
+_CARD_HOLDINGS = select(
     _CARDS.c.card_no,
     _CARDS.c.card_ref,
     _CARDS.c.resident_id,
@@ -213,8 +213,7 @@ _CARD_HOLDING = select(
     _RESIDENTS.c.veteran,
     _RESIDENTS.c.student,
 ).select_from(_CARDS.outerjoin(_RESIDENTS, _RESIDENTS.c.id == _CARDS.c.resident_id))
-_CARD_HOLDINGS = _CARD_HOLDING
-_CARD_HOLDING = _CARD_HOLDING.where(_CARDS.c.card_no == bindparam("card_no"))
+_CARD_HOLDING = _CARD_HOLDINGS.where(_CARDS.c.card_no == bindparam("card_no"))
 
 
 def get_card_holding(session: Session, card_no: str) -> CardHolding:

@@ -111,7 +111,7 @@ def _read(reader: Any) -> RideFile:
     problems: list[dict[str, object]] = []
     terminals: dict[str, _Terminal] = {}
     rides = 0
-    bounds = _Bounds(clock.now())
+    window = acquiring.TapWindow.at(clock.now())
 
     def bad(number: int, column: str, reason: str) -> None:
         if len(problems) < _MAX_PROBLEMS:
@@ -127,7 +127,7 @@ def _read(reader: Any) -> RideFile:
         terminal_no, seq = terminal_no.strip(), seq.strip()
         card_no, tapped_at = card_no.strip(), tapped_at.strip()
         details = {name: value for name, i in optional if (value := record[i].strip())}
-        at = _checked(terminal_no, seq, card_no, tapped_at, details, bounds)
+        at = _checked(terminal_no, seq, card_no, tapped_at, details, window)
         if isinstance(at, tuple):
             bad(number, *at)
             continue
@@ -157,27 +157,13 @@ def _read(reader: Any) -> RideFile:
     return RideFile(terminals, rides)
 
 
-@dataclass(frozen=True, slots=True)
-class _Bounds:
-    """The tap times an upload made ``now`` accepts (``acquiring.tap_time_problem``)."""
-
-    now: dt.datetime
-    earliest: dt.datetime
-    latest: dt.datetime
-
-    def __init__(self, now: dt.datetime) -> None:
-        object.__setattr__(self, "now", now)
-        object.__setattr__(self, "earliest", now - acquiring.OFFLINE_MAX_AGE)
-        object.__setattr__(self, "latest", now + acquiring.REQUEST_SKEW)
-
-
 def _checked(
     terminal_no: str,
     seq: str,
     card_no: str,
     tapped_at: str,
     details: dict[str, str],
-    bounds: _Bounds,
+    window: acquiring.TapWindow,
 ) -> dt.datetime | tuple[str, str]:
     """The tap time of one line's values, or what is wrong with them as (column, reason)."""
     if not (terminal_no and seq and card_no and tapped_at):
@@ -199,11 +185,8 @@ def _checked(
         return "tapped_at", "not an ISO 8601 time, e.g. 2025-03-10T08:01:00+08:00"
     if at.tzinfo is None:
         return "tapped_at", "give the time with its offset, e.g. +08:00"
-    if not bounds.earliest <= at <= bounds.latest:
-        late = acquiring.tap_time_problem(at, bounds.now)
-        assert late is not None
-        return "tapped_at", late
-    return at
+    stamp = window.stamp(at)
+    return ("tapped_at", stamp) if isinstance(stamp, str) else at
 
 
 def read_one_request(raw: bytes) -> RideFile:

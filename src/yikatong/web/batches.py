@@ -21,7 +21,7 @@ from yikatong.core.money import format_yuan
 from yikatong.federation import service as federation
 from yikatong.node import Node
 from yikatong.web.render import N_, page_context, templates, translator
-from yikatong.web.session import signed_in, to_login
+from yikatong.web.session import staff_signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,11 +37,6 @@ templates.env.globals.update(
     line_status_label=LINE_STATUS_LABELS.get,
     fen_to_yuan=format_yuan,
 )
-
-
-def _staff(request: Request) -> Principal | None:
-    principal = signed_in(request)
-    return principal if principal is not None and principal.is_staff else None
 
 
 def _require_writer(principal: Principal) -> None:
@@ -65,7 +60,7 @@ def _list_context(
 
 @router.get("/console/batches", response_class=HTMLResponse)
 def batches_page(request: Request, node: NodeDep, session: SessionDep) -> Response:
-    if _staff(request) is None:
+    if staff_signed_in(request) is None:
         return to_login(request)
     return templates.TemplateResponse(
         request, "console_batches.html", _list_context(request, node, session)
@@ -81,7 +76,7 @@ def generate(
     month: Annotated[str, Form(max_length=7)] = "",
 ) -> Response:
     """Draw up a month's batch; the signed-in clerk is its maker."""
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     try:
@@ -146,7 +141,7 @@ def _batch_page(
 
 @router.get("/console/batches/{batch_id}", response_class=HTMLResponse)
 def batch_page(request: Request, node: NodeDep, session: SessionDep, batch_id: RowId) -> Response:
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     return _batch_page(request, node, session, batch_id, principal)
@@ -155,7 +150,7 @@ def batch_page(request: Request, node: NodeDep, session: SessionDep, batch_id: R
 @router.post("/console/batches/{batch_id}/approve", response_class=HTMLResponse)
 def approve(request: Request, node: NodeDep, session: SessionDep, batch_id: RowId) -> Response:
     """复核: a second clerk approves; the maker is refused with the reason."""
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     try:
@@ -172,7 +167,7 @@ def approve(request: Request, node: NodeDep, session: SessionDep, batch_id: RowI
 @router.post("/console/batches/{batch_id}/bank-file")
 def bank_file(request: Request, node: NodeDep, session: SessionDep, batch_id: RowId) -> Response:
     """The bank file of the lines still pending, as a download (accounts revealed, audited)."""
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     try:
@@ -207,7 +202,7 @@ async def return_file(
 def _apply_return_file(
     request: Request, node: Node, session: Session, batch_id: int, raw: bytes
 ) -> Response:
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     try:
@@ -248,7 +243,7 @@ def _letters_context(
 def dead_letters(
     request: Request, node: NodeDep, session: SessionDep, status: str = "open"
 ) -> Response:
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     try:
@@ -264,7 +259,7 @@ def dead_letters(
 @router.post("/console/dead-letters/{letter_id}/replay", response_class=HTMLResponse)
 def replay(request: Request, node: NodeDep, session: SessionDep, letter_id: RowId) -> Response:
     """Run the failed message's handler again (administrators only, as in the API)."""
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     extra: dict[str, Any] = {"admin": principal.has("admin")}

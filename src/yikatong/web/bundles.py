@@ -20,7 +20,7 @@ from yikatong.core.errors import DomainError, Forbidden, InvalidInput
 from yikatong.core.money import parse_yuan
 from yikatong.registry import service as registry
 from yikatong.web.render import N_, page_context, templates, translator
-from yikatong.web.session import signed_in, to_login
+from yikatong.web.session import signed_in, staff_signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,11 +65,6 @@ templates.env.globals.update(
 def _resident(request: Request) -> Principal | None:
     principal = signed_in(request)
     return principal if principal is not None and principal.resident_id is not None else None
-
-
-def _staff(request: Request) -> Principal | None:
-    principal = signed_in(request)
-    return principal if principal is not None and principal.is_staff else None
 
 
 def _view(session: Session, application: BundleApplication) -> dict[str, Any]:
@@ -269,7 +264,7 @@ def console_bundles(
     session: SessionDep,
     status: Annotated[str, Query(max_length=24)] = "",
 ) -> Response:
-    if _staff(request) is None:
+    if staff_signed_in(request) is None:
         return to_login(request)
     context = _console_context(request, node, session, status)
     return templates.TemplateResponse(request, "console_bundles.html", context)
@@ -277,7 +272,7 @@ def console_bundles(
 
 @router.post("/console/bundles/tasks/{task_id}/retry", response_class=HTMLResponse)
 def retry_task(request: Request, node: NodeDep, session: SessionDep, task_id: RowId) -> Response:
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     extra: dict[str, Any] = {}

@@ -9,14 +9,13 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from yikatong.api.auth import Principal
 from yikatong.api.deps import NodeDep, RowId, SessionDep
 from yikatong.audit import service as audit
 from yikatong.cards import service as cards
 from yikatong.core.errors import DomainError, Forbidden, InvalidInput
 from yikatong.registry import service as registry
 from yikatong.web.render import N_, page_context, templates, translator
-from yikatong.web.session import signed_in, to_login
+from yikatong.web.session import staff_signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,14 +31,9 @@ ACTION_LABELS = {
 _ID_NUMBER_LENGTH = 18
 
 
-def _staff(request: Request) -> Principal | None:
-    principal = signed_in(request)
-    return principal if principal is not None and principal.is_staff else None
-
-
 @router.get("/console", response_class=HTMLResponse)
 def console(request: Request, node: NodeDep) -> Response:
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     return templates.TemplateResponse(request, "console.html", page_context(request, node))
@@ -53,7 +47,7 @@ def search(
     q: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     """Search by name prefix or by a full ID number (found through its keyed hash)."""
-    if _staff(request) is None:
+    if staff_signed_in(request) is None:
         return to_login(request)
     context = page_context(request, node)
     text = q.strip()
@@ -92,7 +86,7 @@ def _resident_context(session: Session, resident_id: int) -> dict[str, Any]:
 def resident_page(
     request: Request, node: NodeDep, session: SessionDep, resident_id: RowId
 ) -> Response:
-    if _staff(request) is None:
+    if staff_signed_in(request) is None:
         return to_login(request)
     context = page_context(request, node)
     context.update(_resident_context(session, resident_id))
@@ -108,7 +102,7 @@ def unmask(
     reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Clear personal data for a clerk or administrator who states why; written to the audit log."""
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     context = page_context(request, node)
@@ -143,7 +137,7 @@ def card_action(
     reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Apply one card action; the state machine refuses what is not allowed from the state."""
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     context = page_context(request, node)
@@ -184,7 +178,7 @@ def audit_log(
     session: SessionDep,
     actor: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     context = page_context(request, node)

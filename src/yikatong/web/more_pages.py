@@ -13,7 +13,6 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from yikatong.api.auth import Principal
 from yikatong.api.deps import NodeDep, SessionDep
 from yikatong.benefits import service as benefits
 from yikatong.canteens import service as canteens
@@ -28,7 +27,7 @@ from yikatong.registry import service as registry
 from yikatong.venues import service as venues
 from yikatong.vouchers import service as vouchers
 from yikatong.web.render import N_, page_context, templates, translator
-from yikatong.web.session import signed_in, to_login
+from yikatong.web.session import signed_in, staff_signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,11 +78,6 @@ MEDICAL_TRANSFER_STATES = {
 def _resident_id(request: Request) -> int | None:
     principal = signed_in(request)
     return None if principal is None else principal.resident_id
-
-
-def _staff(request: Request) -> Principal | None:
-    principal = signed_in(request)
-    return principal if principal is not None and principal.is_staff else None
 
 
 # --------------------------------------------------------------------------- my certification
@@ -248,7 +242,7 @@ def certification_console(
 ) -> Response:
     """The fallback work list by district (who to reach, through which channel, by when) and
     the certification rate by district against the target."""
-    if _staff(request) is None:
+    if staff_signed_in(request) is None:
         return to_login(request)
     context = page_context(request, node)
     work: dict[str, list[tuple[str, certification.WorkItem, dt.date | None]]] = {}
@@ -297,7 +291,7 @@ def transfers_console(
 ) -> Response:
     """Pension transfer cases (the 台账: step, owing city, due date, working days left) and
     medical insurance transfers with their deadlines; overdue ones highlighted."""
-    if _staff(request) is None:
+    if staff_signed_in(request) is None:
         return to_login(request)
     context = page_context(request, node)
     pension_rows = pensions.transfer_ledger(session, overdue_only=overdue, limit=500)

@@ -12,26 +12,20 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from yikatong.acquiring import service as acquiring
-from yikatong.api.auth import Principal
 from yikatong.api.deps import NodeDep, SessionDep
 from yikatong.core.errors import DomainError, Forbidden, InvalidInput
 from yikatong.node import Node
 from yikatong.transit import ride_files
 from yikatong.web.render import page_context, templates, translator
-from yikatong.web.session import signed_in, to_login
+from yikatong.web.session import staff_signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
-
-
-def _staff(request: Request) -> Principal | None:
-    principal = signed_in(request)
-    return principal if principal is not None and principal.is_staff else None
 
 
 def _context(request: Request, node: Node, session: Session, **extra: Any) -> dict[str, Any]:
     context = page_context(request, node)
     operators = [m for m in acquiring.list_merchants(session) if m.kind in acquiring.TRANSIT_KINDS]
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     context.update(
         operators=operators,
         can_upload=principal is not None and principal.has("admin"),
@@ -45,7 +39,7 @@ def _context(request: Request, node: Node, session: Session, **extra: Any) -> di
 
 @router.get("/console/ride-files", response_class=HTMLResponse)
 def ride_files_page(request: Request, node: NodeDep, session: SessionDep) -> Response:
-    if _staff(request) is None:
+    if staff_signed_in(request) is None:
         return to_login(request)
     return templates.TemplateResponse(
         request, "console_ride_files.html", _context(request, node, session)
@@ -69,7 +63,7 @@ async def upload_ride_file(
 
 
 def _take_in(request: Request, node: Node, session: Session, merchant: str, raw: bytes) -> Response:
-    principal = _staff(request)
+    principal = staff_signed_in(request)
     if principal is None:
         return to_login(request)
     try:

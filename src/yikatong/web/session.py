@@ -45,6 +45,12 @@ def signed_in(request: Request) -> Principal | None:
         return None
 
 
+def staff_signed_in(request: Request) -> Principal | None:
+    """The signed-in member of staff, or None (nobody, or a resident)."""
+    principal = signed_in(request)
+    return principal if principal is not None and principal.is_staff else None
+
+
 def to_login(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 

@@ -102,7 +102,8 @@ def test_a_burst_of_terminal_requests_holds_no_more_connections_than_the_pool_ke
         event.remove(pool, "checkin", checkin)
     assert [a.status_code for a in answers] == [200] * 20, [a.text for a in answers]
     assert {a.json()["decision"] for a in answers} == {"approve"}
-    assert 1 <= most <= pool.size()
+    assert most > 0  # the tills' requests did use the pool
+    assert most <= pool.size(), f"{most} connections held at once; the pool has {pool.size()}"
     with kit.node.transaction() as session:
         fin = service.card_account(session, rider.card_no, "fin")
         assert ledger.balance(session, fin) == 100_000 - 20 * 100
