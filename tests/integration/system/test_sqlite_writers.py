@@ -98,29 +98,26 @@ def _in_the_file_itself(path: str) -> int | None:
         reader.close()
 
 
-def test_a_bulk_commit_leaves_the_log_to_a_background_checkpoint(
+def test_commits_leave_the_log_to_a_background_checkpoint(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An ordinary commit keeps SQLite's own checkpoint; one that changed many rows returns
-    once its log is on disk, and the checkpointer's thread copies it into the database file.
-    The thread ends when idle and comes back with the next bulk commit."""
-    monkeypatch.setattr(db, "_BULK_ROWS", 5)
+    """No commit copies the log into the database file itself (SQLite's own checkpoint is off
+    on every writing connection); each one nudges the checkpointer's thread, which copies it.
+    The thread ends when idle and comes back with the next commit; a transaction that changed
+    nothing does not bring it back."""
     monkeypatch.setattr(db._Checkpointer, "IDLE_S", 0.2)
+    monkeypatch.setattr(db._Checkpointer, "GAP_S", 0.05)
     path = str(engine.url.database)
     checkpointer = db._checkpointer(path)
     assert checkpointer is not None
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE counter SET n = 1"))
-    assert checkpointer.thread is None
     for n in (7, 8):
         with engine.begin() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
             connection.execute(
-                text("INSERT INTO counter VALUES (:a, 0), (:b, 0), (:c, 0), (:d, 0)"),
-                {"a": 10 * n, "b": 10 * n + 1, "c": 10 * n + 2, "d": 10 * n + 3},
+                text("INSERT INTO counter VALUES (:a, 0), (:b, 0)"), {"a": 10 * n, "b": 10 * n + 1}
             )
             connection.execute(text("UPDATE counter SET n = :n WHERE id = 1"), {"n": n})
-            # SQLite's own checkpoint is off only for the commit itself.
-            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
+        assert checkpointer.thread is not None
         deadline = time.monotonic() + 20
         seen = _in_the_file_itself(path)
         while seen != n and time.monotonic() < deadline:
@@ -129,9 +126,10 @@ def test_a_bulk_commit_leaves_the_log_to_a_background_checkpoint(
         assert seen == n
         while checkpointer.thread is not None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert checkpointer.thread is None  # idle, gone; the next bulk commit brings one back
-    with engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
+        assert checkpointer.thread is None  # idle, gone; the next commit brings one back
+    with engine.begin() as connection:
+        connection.execute(text("SELECT n FROM counter")).all()
+    assert checkpointer.thread is None
     assert db._checkpointer(":memory:") is None
 
 
@@ -141,7 +139,6 @@ def test_a_bulk_jobs_log_is_cut_back_once_copied(
     """The write-ahead log of a bulk transaction is as large as the transaction; once the
     checkpointer has copied it and the next writer starts the log over, the file is cut back
     to ``_WAL_KEEP_BYTES`` instead of keeping its largest size for good."""
-    monkeypatch.setattr(db, "_BULK_ROWS", 5)
     monkeypatch.setattr(db, "_WAL_KEEP_BYTES", 64 * 1024)
     monkeypatch.setattr(db._Checkpointer, "IDLE_S", 0.2)
     path = tmp_path / "bulk.db"
