@@ -117,19 +117,27 @@ class _Checkpointer:
     now return once their own log is on disk; each one nudges this thread, which checkpoints at
     most every ``GAP_S`` seconds while there are commits.
 
-    Checkpoints are PASSIVE: they take no lock a reader or writer waits for, copy what no open
-    read transaction still needs, and let the next writer start the log over once everything
-    has been copied. The thread ends after a few idle seconds and comes back with the next
-    commit, so a process with many databases (the test suite) keeps no thread per file. A
-    process that ends first leaves its log to the next one: the last connection to close
-    checkpoints, and the log is durable either way.
+    Checkpoints are PASSIVE: they take no lock a reader or writer waits for and copy what no
+    open read transaction still needs. Only a log copied to its end is started over (by the next
+    writer), and under a steady stream of commits a checkpoint never gets there on its own: what
+    it copies, the writers have already added to. So once the log is ``RESTART_PAGES`` long,
+    the thread copies the little that came in meanwhile once more while holding this process's
+    write lock; the next writer then starts the log over (SQLite's own checkpoint held the lock
+    for the whole copy).
+
+    The thread ends after a few idle seconds and comes back with the next commit, so a process
+    with many databases (the test suite) keeps no thread per file. A process that ends first
+    leaves its log to the next one: the last connection to close checkpoints, and the log is
+    durable either way.
     """
 
     IDLE_S = 5.0
     GAP_S = 0.5
+    RESTART_PAGES = 1_000  # SQLite's own checkpoint comes at this length of log
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, lock: threading.Lock) -> None:
         self.path = path
+        self.lock = lock
         self.wanted = threading.Event()
         self.guard = threading.Lock()
         self.thread: threading.Thread | None = None
@@ -155,7 +163,13 @@ class _Checkpointer:
                 self.wanted.clear()
                 if connection is None:
                     connection = sqlite3.connect(self.path, timeout=_WRITE_WAIT_S)
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _, log, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                # (Waiting, if need be, for a bulk transaction that holds the lock to end.)
+                if log >= self.RESTART_PAGES and self.lock.acquire(timeout=_WRITE_WAIT_S):
+                    try:
+                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    finally:
+                        self.lock.release()
                 time.sleep(self.GAP_S)  # the commits of the next moment wait for one checkpoint
         except sqlite3.Error:
             # A database deleted or closed under us: the next writer's own checkpoint (at
@@ -176,8 +190,9 @@ def _checkpointer(path: str) -> _Checkpointer | None:
     key = _file_key(path)
     if key is None:
         return None
+    lock = _write_lock(key)
     with _WRITE_LOCKS_GUARD:
-        return _CHECKPOINTERS.setdefault(key, _Checkpointer(key))
+        return _CHECKPOINTERS.setdefault(key, _Checkpointer(key, lock))
 
 
 def _queued_writers(
