@@ -173,8 +173,8 @@ class _Checkpointer:
                         self.lock.release()
                 time.sleep(self.GAP_S)  # the commits of the next moment wait for one checkpoint
         except sqlite3.Error:
-            # A database deleted or closed under us: the next writer's own checkpoint (at
-            # reopening) or the next nudge catches up. Nothing is lost: the log is durable.
+            # A database deleted or closed under us: the next commit's nudge starts a thread
+            # again, and the last connection to close checkpoints. The log is durable.
             with self.guard:
                 self.thread = None
         finally:
