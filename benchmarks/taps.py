@@ -460,6 +460,7 @@ def main() -> None:
             bulk_rate = bulk_n / bulk_s
             approved = sum(result.approved for result in results)
             debts = sum(result.debts for result in results)
+            adjusted = sum(result.fare_adjustments for result in results)
             shape = (
                 f"{len(files)} daily ride files"
                 if args.path == "file"
@@ -467,7 +468,8 @@ def main() -> None:
             )
             print(
                 f"bulk:  {bulk_n} taps in {shape}: {bulk_rate:,.0f} taps/s "
-                f"({bulk_s:.1f} s; {approved} approved, {debts} debts)"
+                f"({bulk_s:.1f} s; {approved} approved, {debts} debts, "
+                f"{adjusted} earlier-recorded rides refunded part of their fare)"
             )
 
             sample = bulk_batches[: max(1, len(bulk_batches) // 10)]
@@ -483,15 +485,19 @@ def main() -> None:
 
             with node.transaction() as session:
                 merchant = acquiring.get_merchant(session, "qd-bus")
-                charged = session.scalar(
-                    select(func.coalesce(func.sum(Tap.amount), 0)).where(
-                        Tap.transfer_id.is_not(None)
-                    )
-                )
+                charged, refunded = session.execute(
+                    select(
+                        func.coalesce(func.sum(Tap.amount), 0),
+                        func.coalesce(func.sum(Tap.refunded), 0),
+                    ).where(Tap.transfer_id.is_not(None))
+                ).one()
                 acquired = ledger.balance(session, merchant.acquired_account_id)
-                assert int(charged or 0) == acquired, (charged, acquired)
+                assert int(charged) - int(refunded) == acquired, (charged, refunded, acquired)
                 assert ledger.trial_balance(session).balanced
-            print(f"check: merchant acquired {acquired} fen = sum of charged taps; books balance")
+            print(
+                f"check: merchant acquired {acquired} fen = charged taps less {refunded} fen "
+                "of fare adjustments (补退); books balance"
+            )
         online = online_phase(tmp, node, cards, args.quick, args.rate)
         node.close()
     ratios = {
@@ -508,6 +514,11 @@ def main() -> None:
             "taps_per_s": {"naive": round(naive_rate, 1), "bulk": round(bulk_rate, 1)},
             "taps": {"naive": naive_n, "bulk": bulk_n, "batch": batch},
             "bulk_path": args.path,
+            "fare_adjustments": {
+                "rides": adjusted,
+                "refunded_fen": int(refunded),
+                "share_of_charged": round(int(refunded) / int(charged), 4) if charged else 0.0,
+            },
             "goals": GOALS,
             "online": online,
             "goals_met": {

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
 from yikatong.acquiring import service
-from yikatong.acquiring.models import MerchantKind, Tap, Terminal
+from yikatong.acquiring.models import FareAdjustment, MerchantKind, Tap, Terminal
 from yikatong.api.auth import Principal, require
 from yikatong.api.deps import RowId, SessionDep, get_node
 from yikatong.cards import service as cards_service
@@ -126,6 +126,7 @@ class TapOut(BaseModel):
     tapped_at: dt.datetime
     channel: str
     transfer_id: int | None
+    refunded: int = Field(description="fen given back since by fare adjustments (补退)")
     details: dict[str, Any]
 
     @classmethod
@@ -141,6 +142,7 @@ class TapOut(BaseModel):
             tapped_at=tap.tapped_at,
             channel=tap.channel.value,
             transfer_id=tap.transfer_id,
+            refunded=tap.refunded,
             details=dict(tap.details or {}),
         )
 
@@ -330,6 +332,47 @@ def read_tap(tap_id: RowId, session: SessionDep, _: Principal = _READ) -> TapOut
     return TapOut.of(service.get_tap(session, tap_id))
 
 
+class FareAdjustmentOut(BaseModel):
+    """A ride re-priced lower once an earlier ride of the card came in (补退)."""
+
+    adjustment_id: int
+    tap_id: int
+    fare_before: int
+    fare_after: int
+    refunded: int = Field(description="fen back to the purse (or off a debt)")
+    transfer_id: int | None = Field(description="the refund; none for a debt")
+    cause_tap_id: int | None = Field(description="the earlier ride that came in late")
+    steps: list[str]
+    adjusted_at: dt.datetime
+    cleared_in_run: int | None
+
+    @classmethod
+    def of(cls, adjustment: FareAdjustment) -> FareAdjustmentOut:
+        return cls(
+            adjustment_id=adjustment.id,
+            tap_id=adjustment.tap_id,
+            fare_before=adjustment.fare_before,
+            fare_after=adjustment.fare_after,
+            refunded=adjustment.amount,
+            transfer_id=adjustment.transfer_id,
+            cause_tap_id=adjustment.cause_tap_id,
+            steps=list(adjustment.steps),
+            adjusted_at=adjustment.adjusted_at,
+            cleared_in_run=adjustment.run_id,
+        )
+
+
+@router.get(
+    "/api/v1/acquiring/taps/{tap_id}/fare-adjustments", response_model=list[FareAdjustmentOut]
+)
+def tap_fare_adjustments(
+    tap_id: RowId, session: SessionDep, _: Principal = _READ
+) -> list[FareAdjustmentOut]:
+    """The fare adjustments (补退) of a tap, newest first."""
+    tap = service.get_tap(session, tap_id)
+    return [FareAdjustmentOut.of(a) for a in service.fare_adjustments(session, tap_ids=[tap.id])]
+
+
 class ReversalIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
 
@@ -355,6 +398,8 @@ class ClearingRunOut(BaseModel):
     gross: int
     reversals: int
     reversed_amount: int
+    adjustments: int = Field(description="fare adjustments (补退) netted")
+    adjusted_amount: int = Field(description="fen they refunded")
     net: int
     transfer_id: int | None
 
@@ -378,6 +423,8 @@ def _run_fields(run: Any) -> dict[str, Any]:
         "gross": run.gross,
         "reversals": run.reversals,
         "reversed_amount": run.reversed_amount,
+        "adjustments": run.adjustments,
+        "adjusted_amount": run.adjusted_amount,
         "net": run.net,
         "transfer_id": run.transfer_id,
     }

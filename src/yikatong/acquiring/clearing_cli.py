@@ -44,7 +44,7 @@ def run(
     path = folder / f"clearing-{day.isoformat()}.csv"
     path.write_text(text, encoding="utf-8")
     table = Table(title=f"clearing of {day.isoformat()}")
-    for column in ("merchant", "taps", "gross", "reversals", "net", "transfer"):
+    for column in ("merchant", "taps", "gross", "reversals", "fare adjustments", "net", "transfer"):
         table.add_column(column)
     for run_, code in runs:
         table.add_row(
@@ -52,6 +52,7 @@ def run(
             str(run_.taps),
             format_yuan(run_.gross),
             format_yuan(-run_.reversed_amount),
+            format_yuan(-run_.adjusted_amount),
             format_yuan(run_.net),
             str(run_.transfer_id or ""),
         )

@@ -135,6 +135,9 @@ class Tap(Base):
     tapped_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     business_date: Mapped[dt.date] = mapped_column(Date)  # local (UTC+8) date of the tap
     amount: Mapped[int] = mapped_column(BigInteger)  # fen charged (or owed, for debts)
+    # Fen given back since by fare adjustments (补退, ``FareAdjustment``): the ride costs
+    # ``amount - refunded`` now. A debt's adjustment lowers ``amount`` itself (nothing moved).
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     status: Mapped[TapStatus] = mapped_column(_enum(TapStatus))
     reason: Mapped[str] = mapped_column(String(32))  # "ok" or a decline reason code
     transfer_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -159,6 +162,7 @@ class Tap(Base):
             "merchant_id",
             "business_date",
             "amount",
+            "refunded",
         ),
         Index("ix_acquiring_tap_merchant_date", "merchant_id", "business_date"),
     )
@@ -176,10 +180,46 @@ class ClearingRun(Base):
     gross: Mapped[int] = mapped_column(BigInteger)
     reversals: Mapped[int] = mapped_column(Integer)
     reversed_amount: Mapped[int] = mapped_column(BigInteger)
+    # Fare adjustments (补退) refunded to cards since the taps were charged, netted here.
+    adjustments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    adjusted_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     net: Mapped[int] = mapped_column(BigInteger)
     transfer_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("merchant_id", "business_date", name="uq_acquiring_clearing_day"),
+    )
+
+
+class FareAdjustment(Base):
+    """A fare adjustment (补退): a ride re-priced lower once an earlier ride of the card came in.
+
+    Offline rides arrive in the order terminals upload them, not the order they happened. A
+    ride priced before an earlier one was known missed what that ride gives the rides after it
+    (a transfer discount, a cap reached sooner). When the earlier ride arrives, the card's later
+    rides are priced again in time order; each that now costs less is refunded the difference
+    by a ledger transfer from the merchant's acquired account back to the card's purse (or, for
+    a debt, owes less). A ride is never charged more after the fact. Netted against the
+    merchant in the clearing of ``adjustment_date``.
+    """
+
+    __tablename__ = "acquiring_fare_adjustment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tap_id: Mapped[int] = mapped_column(ForeignKey("acquiring_tap.id"), index=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("acquiring_merchant.id"))
+    card_no: Mapped[str] = mapped_column(String(9))
+    fare_before: Mapped[int] = mapped_column(BigInteger)
+    fare_after: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # fen refunded (or taken off a debt)
+    transfer_id: Mapped[int | None] = mapped_column(BigInteger)  # None: a debt, nothing moved
+    cause_tap_id: Mapped[int | None] = mapped_column(BigInteger)  # the late, earlier ride
+    steps: Mapped[list[str]] = mapped_column(JSON, default=list)  # the fare as priced again
+    adjusted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    adjustment_date: Mapped[dt.date] = mapped_column(Date)  # local (UTC+8) date
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("acquiring_clearing_run.id"))
+
+    __table_args__ = (
+        Index("ix_acquiring_fare_adjustment_merchant_date", "merchant_id", "adjustment_date"),
     )

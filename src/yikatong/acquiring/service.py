@@ -24,7 +24,7 @@ import io
 import operator
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -38,6 +38,7 @@ from sqlalchemy import (
     func,
     insert,
     null,
+    or_,
     select,
     union_all,
     update,
@@ -48,6 +49,7 @@ from sqlalchemy.sql.expression import BindParameter, ColumnElement, CompoundSele
 from yikatong.acquiring.models import (
     TRANSIT_KINDS,
     ClearingRun,
+    FareAdjustment,
     Merchant,
     MerchantKind,
     Tap,
@@ -681,6 +683,7 @@ def _record(
         "tapped_at": at,
         "business_date": local_date(at),
         "amount": priced.amount,
+        "refunded": 0,
         "status": status,
         "reason": reason,
         "transfer_id": transfer_id,
@@ -734,6 +737,8 @@ class UploadResult:
     rejected: int
     taps: list[Tap]  # the taps recorded by this upload, in processing order
     duplicate_seqs: list[int]
+    # Rides recorded before that cost less once this upload's earlier rides were known (补退)
+    fare_adjustments: int = 0
 
 
 class _DenyHistory:
@@ -1285,6 +1290,11 @@ def _stretch_params(wanted: Sequence[dt.date]) -> dict[str, dt.date]:
     return params
 
 
+def _fare_now(taps: Table) -> ColumnElement[int]:
+    """What a ride costs now: charged (or owed) less what fare adjustments gave back."""
+    return taps.c.amount - taps.c.refunded
+
+
 def _at_transit_merchant(merchant_id: ColumnElement[int]) -> ColumnElement[bool]:
     """A card's taps at bus and metro merchants. ``+ 0`` keeps the merchant out of the index
     choice: without statistics SQLite would find a few cards' rides through the merchant-date
@@ -1294,14 +1304,14 @@ def _at_transit_merchant(merchant_id: ColumnElement[int]) -> ColumnElement[bool]
 
 
 def ride_history_of_cards(
-    session: Session, card_nos: Iterable[str], *, days: Iterable[dt.date]
+    session: Session, card_nos: Iterable[str], *, days: Iterable[dt.date], rides: bool = True
 ) -> dict[str, CardRides]:
     """The cards' earlier rides for pricing rides on ``days`` (local business days).
 
     Every ride on those days comes as a light row (mode, line, time, amount); for the other days
     of their months, from the first of the earliest month up to the last asked day, only the sum
-    charged per stretch of days between two asked days (``CardRides.day_totals``). Two
-    set-based queries, and what is read stays the size of a few days of rides however often
+    charged per stretch of days between two asked days (``CardRides.day_totals``; only these
+    when not ``rides``). Two set-based queries, and what is read stays the size of a few days of rides however often
     the cards rode this month.
     """
     wanted = sorted(set(days))
@@ -1312,7 +1322,7 @@ def ride_history_of_cards(
     window = _RideWindow.of(wanted)
     counted = Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT))
     # Per stretch, its last day ridden and what was charged in it: one row per card.
-    day, amount = _TAPS.c.business_date, _TAPS.c.amount
+    day, amount = _TAPS.c.business_date, _fare_now(_TAPS)
     per_stretch = [
         aggregate(case((_in_stretch(day, i), column)))
         for i in range(len(wanted))
@@ -1321,11 +1331,11 @@ def ride_history_of_cards(
     stretches = _stretch_params(wanted)
     connection = session.connection()
     for of_cards in db.one_of(session, _TAPS.c.card_no, numbers):
-        rides = (
+        one_by_one = (
             select(
                 Tap.card_no,
                 Tap.tapped_at,
-                Tap.amount,
+                _fare_now(_TAPS),
                 Tap.details["mode"].as_string(),
                 Tap.details["line"].as_string(),
             )
@@ -1339,7 +1349,7 @@ def ride_history_of_cards(
             )
             .order_by(Tap.tapped_at, Tap.id)
         )
-        for card_no, at, amount, mode, line in connection.execute(rides):
+        for card_no, at, amount, mode, line in connection.execute(one_by_one) if rides else ():
             found[card_no].rides.append(RideRow(mode or "", line or "", at, int(amount)))
         totals = (
             select(Tap.card_no, *per_stretch)
@@ -1371,7 +1381,7 @@ def _ride_history_statement(count: int) -> CompoundSelect[*tuple[Any, ...]]:
         _TAPS.c.id,
         _TAPS.c.tapped_at,
         _TAPS.c.business_date,
-        _TAPS.c.amount,
+        _fare_now(_TAPS),
         Tap.details["mode"].as_string(),
         Tap.details["line"].as_string(),
     ).where(
@@ -1387,7 +1397,7 @@ def _ride_history_statement(count: int) -> CompoundSelect[*tuple[Any, ...]]:
             null(),
             null(),
             func.max(_TAPS.c.business_date),
-            func.sum(_TAPS.c.amount),
+            func.sum(_fare_now(_TAPS)),
             null(),
             null(),
         )
@@ -1495,7 +1505,8 @@ def collect_debts(session: Session, card_no: str) -> list[Tap]:
 def reverse_tap(session: Session, tap_id: int, *, reason: str) -> Tap:
     """Undo a charged tap (冲正/退款) by a compensating transfer back to the card's purse.
 
-    Reversing twice is refused; a reversal after clearing nets against the next clearing.
+    Reversing twice is refused; a reversal after clearing nets against the next clearing. A
+    tap a fare adjustment (补退) refunded in part gives back what is left of its charge.
     """
     if not reason.strip():
         raise InvalidInput("say why the tap is reversed", field="reason")
@@ -1509,9 +1520,23 @@ def reverse_tap(session: Session, tap_id: int, *, reason: str) -> Tap:
             f"tap {tap_id} is {tap.status} with nothing charged; there is nothing to reverse",
             tap_id=tap_id,
         )
-    transfer = ledger.reverse_transfer(
-        session, tap.transfer_id, idempotency_key=f"tap-reversal:{tap.id}", reason=reason
-    )
+    if tap.refunded:
+        charge = ledger.get_transfer(session, tap.transfer_id)
+        transfer = ledger.post_transfer(
+            session,
+            ledger.TransferRequest(
+                idempotency_key=f"tap-reversal:{tap.id}",
+                debit_account_id=charge.credit_account_id,
+                credit_account_id=charge.debit_account_id,
+                amount=tap.amount - tap.refunded,
+                code=charge.code,
+                metadata={"tap": tap.id, "reason": reason.strip()[:200]},
+            ),
+        )
+    else:
+        transfer = ledger.reverse_transfer(
+            session, tap.transfer_id, idempotency_key=f"tap-reversal:{tap.id}", reason=reason
+        )
     now = clock.now()
     tap.status = TapStatus.REVERSED
     tap.reversal_transfer_id = transfer.id
@@ -1522,14 +1547,283 @@ def reverse_tap(session: Session, tap_id: int, *, reason: str) -> Tap:
     return tap
 
 
+# --------------------------------------------------------------------------- fare adjustments
+
+
+@dataclass(frozen=True, slots=True)
+class RideToReprice:
+    """A recorded ride as pricing it again needs it (``rides_since``)."""
+
+    tap_id: int
+    at: dt.datetime
+    fare_now: int  # charged (or owed) less what adjustments gave back
+    upload_id: int | None  # None: authorised online
+    # From the tap's details: what was ridden, and the card category it was priced for.
+    mode: str
+    line: str
+    entry: str | None
+    exit: str | None
+    category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CardRidesSince:
+    """A card's rides from a day on, and what it was charged earlier in that day's month."""
+
+    rides: list[RideToReprice]  # oldest first
+    day_totals: dict[dt.date, int]  # as ``CardRides.day_totals``, before the day
+
+
+_REPRICED_DETAILS = ("mode", "line", "entry", "exit", "category")
+
+
+def _counted_ride() -> ColumnElement[bool]:
+    return and_(
+        _TAPS.c.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
+        _at_transit_merchant(_TAPS.c.merchant_id),
+    )
+
+
+def cards_with_later_rides(
+    session: Session, earliest: Mapping[str, dt.datetime], fresh_uploads: Collection[int]
+) -> list[str]:
+    """The cards of ``earliest`` (card → its earliest ride just taken in by ``fresh_uploads``)
+    that have a ride recorded before, online or by another upload, that happened after it: the
+    rides a late upload may have been overcharged (see ``FareAdjustment``). One set-based
+    query; in the usual order of arrival it finds none."""
+    if not earliest:
+        return []
+    since = min(earliest.values())
+    fresh = sorted(fresh_uploads)
+    found: list[str] = []
+    for of_cards in db.one_of(session, _TAPS.c.card_no, list(earliest)):
+        query = (
+            select(_TAPS.c.card_no, func.max(_TAPS.c.tapped_at))
+            .where(
+                of_cards,
+                _TAPS.c.tapped_at > since,
+                _counted_ride(),
+                or_(_TAPS.c.upload_id.is_(None), _TAPS.c.upload_id.not_in(fresh)),
+            )
+            .group_by(_TAPS.c.card_no)
+        )
+        for card_no, latest in session.execute(query):
+            if latest is not None and latest > earliest[card_no]:
+                found.append(str(card_no))
+    return found
+
+
+def rides_since(
+    session: Session, card_nos: Sequence[str], day: dt.date
+) -> dict[str, CardRidesSince]:
+    """The cards' rides from the local ``day`` on, every one (charged or owed, at bus and metro
+    terminals, oldest first), and per stretch the sums of the days of its month before it."""
+    before = ride_history_of_cards(session, card_nos, days=[day], rides=False)
+    found = {n: CardRidesSince([], dict(before[n].day_totals)) for n in card_nos}
+    since = dt.datetime.combine(day, dt.time(), tzinfo=_LOCAL)
+    for of_cards in db.one_of(session, _TAPS.c.card_no, list(card_nos)):
+        query = (
+            select(
+                _TAPS.c.card_no,
+                _TAPS.c.id,
+                _TAPS.c.tapped_at,
+                _fare_now(_TAPS),
+                _TAPS.c.upload_id,
+                *(Tap.details[name].as_string() for name in _REPRICED_DETAILS),
+            )
+            .where(of_cards, _TAPS.c.tapped_at >= since, _counted_ride())
+            .order_by(_TAPS.c.card_no, _TAPS.c.tapped_at, _TAPS.c.id)
+        )
+        for (
+            card_no,
+            tap_id,
+            at,
+            fare,
+            upload_id,
+            mode,
+            line,
+            entry,
+            exit_,
+            category,
+        ) in session.execute(query):
+            found[card_no].rides.append(
+                RideToReprice(
+                    int(tap_id),
+                    at,
+                    int(fare),
+                    upload_id,
+                    mode or "",
+                    line or "",
+                    entry,
+                    exit_,
+                    category,
+                )
+            )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class FareCut:
+    """A ride's fare to lower (``adjust_fares``): the tap, its new fare, how it was priced."""
+
+    tap_id: int
+    fare: int
+    steps: Sequence[str]
+    cause_tap_id: int | None = None
+
+
+_LOWER_TAP = (
+    update(_TAPS)
+    .where(_TAPS.c.id == bindparam("cut_tap"))
+    .values(
+        refunded=_TAPS.c.refunded + bindparam("cut_refund"),
+        amount=_TAPS.c.amount - bindparam("cut_debt"),
+    )
+)
+
+
+def adjust_fares(session: Session, cuts: Sequence[FareCut]) -> list[FareAdjustment]:
+    """Lower recorded rides' fares (补退), set-based: for a charged ride the difference goes
+    back from the merchant's acquired account to the card's purse it was charged from (one
+    ledger ``post_batch``); a debt owes less and nothing moves. A fare is only ever lowered,
+    once per tap in one call; each adjustment is its own transfer and row, netted by clearing.
+    """
+    if not cuts:
+        return []
+    wanted = [cut.tap_id for cut in cuts]
+    if len(set(wanted)) != len(wanted):
+        raise InvalidInput("a tap is adjusted once per call", field="cuts")
+    taps: dict[int, Any] = {}
+    for of_taps in db.one_of(session, _TAPS.c.id, wanted):
+        query = select(
+            _TAPS.c.id,
+            _TAPS.c.merchant_id,
+            _TAPS.c.card_no,
+            _TAPS.c.status,
+            _TAPS.c.amount,
+            _TAPS.c.refunded,
+            _TAPS.c.transfer_id,
+        ).where(of_taps)
+        taps.update((row.id, row) for row in session.execute(query.with_for_update()))
+    merchants = {m.id: m for m in list_merchants(session)}
+    earlier: Counter[int] = Counter()  # adjustments each tap had before
+    for of_taps in db.one_of(session, FareAdjustment.tap_id, wanted):
+        counted = select(FareAdjustment.tap_id, func.count()).where(of_taps)
+        for tap_id, count in session.execute(counted.group_by(FareAdjustment.tap_id)):
+            earlier[int(tap_id)] = int(count)
+    purses: dict[tuple[str, Purse], int] = {}
+    for cut in cuts:
+        tap = taps.get(cut.tap_id)
+        if tap is None:
+            raise NotFound(f"no tap with id {cut.tap_id}", tap_id=cut.tap_id)
+        if tap.status not in (TapStatus.APPROVED, TapStatus.DEBT) or not tap.card_no:
+            raise Conflict(
+                f"tap {cut.tap_id} is {tap.status}; only rides charged or owed are adjusted",
+                tap_id=cut.tap_id,
+            )
+        if not 0 <= cut.fare < tap.amount - tap.refunded:
+            raise InvalidInput(
+                f"a fare adjustment lowers the fare of tap {cut.tap_id}: {cut.fare} is not below "
+                f"{tap.amount - tap.refunded}",
+                field="fare",
+            )
+        if tap.status is TapStatus.APPROVED:
+            purses[tap.card_no, _purse_of(merchants[tap.merchant_id])] = 0
+    for purse in {purse for _, purse in purses}:
+        numbers = [card_no for card_no, p in purses if p == purse]
+        for card_no, account in card_accounts(session, numbers, purse).items():
+            purses[card_no, purse] = account
+    refunds: list[ledger.TransferRequest] = []
+    refunded: list[int] = []  # indexes of the cuts that move money
+    for index, cut in enumerate(cuts):
+        tap = taps[cut.tap_id]
+        if tap.status is TapStatus.APPROVED:
+            merchant = merchants[tap.merchant_id]
+            before = tap.amount - tap.refunded
+            refunds.append(
+                ledger.TransferRequest(
+                    idempotency_key=f"fare-adjustment:{tap.id}:{earlier[tap.id] + 1}",
+                    debit_account_id=merchant.acquired_account_id,
+                    credit_account_id=purses[tap.card_no, _purse_of(merchant)],
+                    amount=before - cut.fare,
+                    metadata={"tap": tap.id, "fare_before": before, "fare_after": cut.fare},
+                )
+            )
+            refunded.append(index)
+    transfers: dict[int, int] = {}
+    for index, outcome in zip(refunded, ledger.post_batch(session, refunds), strict=True):
+        if outcome.status is ledger.BatchStatus.REJECTED or outcome.transfer_id is None:
+            raise Conflict(
+                f"the fare adjustment of tap {cuts[index].tap_id} could not be refunded: "
+                f"{outcome.reason}",
+                tap_id=cuts[index].tap_id,
+            )
+        transfers[index] = outcome.transfer_id
+    now = clock.now()
+    adjustments: list[FareAdjustment] = []
+    lowered: list[dict[str, int]] = []
+    for index, cut in enumerate(cuts):
+        tap = taps[cut.tap_id]
+        before = tap.amount - tap.refunded
+        moved = index in transfers
+        lowered.append(
+            {
+                "cut_tap": tap.id,
+                "cut_refund": before - cut.fare if moved else 0,
+                "cut_debt": 0 if moved else before - cut.fare,
+            }
+        )
+        adjustments.append(
+            FareAdjustment(
+                tap_id=tap.id,
+                merchant_id=tap.merchant_id,
+                card_no=tap.card_no,
+                fare_before=before,
+                fare_after=cut.fare,
+                amount=before - cut.fare,
+                transfer_id=transfers.get(index),
+                cause_tap_id=cut.cause_tap_id,
+                steps=list(cut.steps),
+                adjusted_at=now,
+                adjustment_date=local_date(now),
+                run_id=None,
+            )
+        )
+    session.execute(_LOWER_TAP, lowered)
+    for held in list(session.identity_map.values()):
+        if isinstance(held, Tap) and held.id in taps:
+            session.expire(held)  # read again: its fare was lowered underneath
+    session.add_all(adjustments)
+    session.flush()
+    return adjustments
+
+
+def fare_adjustments(
+    session: Session,
+    *,
+    tap_ids: Iterable[int] | None = None,
+    resident_id: int | None = None,
+    limit: int = 500,
+) -> list[FareAdjustment]:
+    """Fare adjustments, newest first: of the given taps, or of a resident's cards."""
+    query = select(FareAdjustment).order_by(FareAdjustment.id.desc()).limit(limit)
+    if tap_ids is not None:
+        query = query.where(FareAdjustment.tap_id.in_(list(tap_ids)))
+    if resident_id is not None:
+        query = query.join(Tap, Tap.id == FareAdjustment.tap_id).where(
+            Tap.resident_id == resident_id
+        )
+    return list(session.scalars(query))
+
+
 # --------------------------------------------------------------------------- clearing
 
 
 def run_clearing(session: Session, business_date: dt.date) -> list[ClearingRun]:
     """Daily clearing (日终清算) for every merchant up to and including ``business_date``.
 
-    Charged taps and reversals not yet cleared are netted per merchant and moved from the
-    merchant's acquired account to its settlement account by one transfer. Running it again for
+    Charged taps, reversals and fare adjustments (补退) not yet cleared are netted per merchant
+    and moved from the merchant's acquired account to its settlement account by one transfer. Running it again for
     the same date answers the runs already made; late uploads go into the next day's run.
     """
     if business_date > clock.today():
@@ -1569,11 +1863,24 @@ def run_clearing(session: Session, business_date: dt.date) -> list[ClearingRun]:
                 .with_for_update()
             )
         )
-        if not sales and not reversals:
+        adjustments = list(
+            session.scalars(
+                select(FareAdjustment)
+                .where(
+                    FareAdjustment.merchant_id == merchant.id,
+                    FareAdjustment.adjustment_date <= business_date,
+                    FareAdjustment.transfer_id.is_not(None),
+                    FareAdjustment.run_id.is_(None),
+                )
+                .with_for_update()
+            )
+        )
+        if not sales and not reversals and not adjustments:
             continue
         gross = sum(t.amount for t in sales)
-        reversed_amount = sum(t.amount for t in reversals)
-        net = gross - reversed_amount
+        reversed_amount = sum(t.amount - t.refunded for t in reversals)
+        adjusted_amount = sum(a.amount for a in adjustments)
+        net = gross - reversed_amount - adjusted_amount
         run = ClearingRun(
             merchant_id=merchant.id,
             business_date=business_date,
@@ -1581,6 +1888,8 @@ def run_clearing(session: Session, business_date: dt.date) -> list[ClearingRun]:
             gross=gross,
             reversals=len(reversals),
             reversed_amount=reversed_amount,
+            adjustments=len(adjustments),
+            adjusted_amount=adjusted_amount,
             net=net,
             transfer_id=None,
             created_at=clock.now(),
@@ -1605,6 +1914,8 @@ def run_clearing(session: Session, business_date: dt.date) -> list[ClearingRun]:
             tap.cleared_run_id = run.id
         for tap in reversals:
             tap.reversal_run_id = run.id
+        for adjustment in adjustments:
+            adjustment.run_id = run.id
         session.flush()
         runs.append(run)
     return runs
@@ -1638,8 +1949,9 @@ _CSV_HEADER = (
 
 
 def clearing_csv(session: Session, business_date: dt.date, merchant_code: str | None = None) -> str:
-    """The clearing file (清算文件) of a day: one line per cleared tap or reversal, then a total
-    line per merchant. Card numbers are masked. Regenerating it gives the same bytes."""
+    """The clearing file (清算文件) of a day: one line per cleared tap, reversal or fare
+    adjustment (补退), then a total line per merchant. Card numbers are masked. Regenerating it
+    gives the same bytes."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_HEADER)
@@ -1647,19 +1959,28 @@ def clearing_csv(session: Session, business_date: dt.date, merchant_code: str | 
     for run, code in list_clearing_runs(session, business_date):
         if merchant_code is not None and code != merchant_code:
             continue
-        entries: list[tuple[str, Tap, int]] = [
-            ("sale", t, t.amount)
+        entries: list[tuple[str, Tap, int, int | None]] = [
+            ("sale", t, t.amount, t.transfer_id)
             for t in session.scalars(
                 select(Tap).where(Tap.cleared_run_id == run.id).order_by(Tap.id)
             )
         ]
         entries += [
-            ("reversal", t, -t.amount)
+            ("reversal", t, -(t.amount - t.refunded), t.reversal_transfer_id)
             for t in session.scalars(
                 select(Tap).where(Tap.reversal_run_id == run.id).order_by(Tap.id)
             )
         ]
-        for entry, tap, amount in entries:
+        entries += [
+            ("fare-adjustment", t, -a.amount, a.transfer_id)
+            for a, t in session.execute(
+                select(FareAdjustment, Tap)
+                .join(Tap, Tap.id == FareAdjustment.tap_id)
+                .where(FareAdjustment.run_id == run.id)
+                .order_by(FareAdjustment.id)
+            )
+        ]
+        for entry, tap, amount, transfer_id in entries:
             card = f"{tap.card_no[:2]}****{tap.card_no[-3:]}" if tap.card_no else ""
             writer.writerow(
                 (
@@ -1675,7 +1996,7 @@ def clearing_csv(session: Session, business_date: dt.date, merchant_code: str | 
                     tap.business_date.isoformat(),
                     amount,
                     _yuan(amount),
-                    tap.reversal_transfer_id if entry == "reversal" else tap.transfer_id,
+                    transfer_id,
                 )
             )
         writer.writerow(
@@ -1720,7 +2041,7 @@ class ReconciliationRow:
     cleared_amount: int  # gross of the day's clearing run
     cleared_from_earlier_days: int  # part of cleared_amount tapped before the date
     awaiting_clearing: int  # charged taps of the date not in the date's clearing run
-    outstanding_expected: int  # from the taps: charged − reversed, not yet cleared
+    outstanding_expected: int  # from the taps: charged − reversed − adjusted, not yet cleared
     outstanding_ledger: int  # balance of the merchant's acquired account
     duplicates_rejected: int
 
@@ -1768,10 +2089,17 @@ def reconcile(session: Session, business_date: dt.date) -> list[ReconciliationRo
             )
         )
         reversed_uncleared = session.scalar(
-            select(func.coalesce(func.sum(Tap.amount), 0)).where(
+            select(func.coalesce(func.sum(Tap.amount - Tap.refunded), 0)).where(
                 Tap.merchant_id == merchant.id,
                 Tap.reversal_transfer_id.is_not(None),
                 Tap.reversal_run_id.is_(None),
+            )
+        )
+        refunded_uncleared = session.scalar(
+            select(func.coalesce(func.sum(FareAdjustment.amount), 0)).where(
+                FareAdjustment.merchant_id == merchant.id,
+                FareAdjustment.transfer_id.is_not(None),
+                FareAdjustment.run_id.is_(None),
             )
         )
         duplicates = session.scalar(
@@ -1797,7 +2125,7 @@ def reconcile(session: Session, business_date: dt.date) -> list[ReconciliationRo
                 approved_amount=sum(t.amount for t in approved if t.transfer_id is not None),
                 declined=sum(1 for t in day if t.status is TapStatus.DECLINED),
                 debts=len(debts),
-                debt_amount=sum(t.amount for t in debts),
+                debt_amount=sum(t.amount - t.refunded for t in debts),
                 reversed=len(reversed_),
                 cleared_taps=len(cleared),
                 cleared_amount=sum(t.amount for t in cleared),
@@ -1809,7 +2137,9 @@ def reconcile(session: Session, business_date: dt.date) -> list[ReconciliationRo
                     for t in day
                     if t.transfer_id is not None and (run is None or t.cleared_run_id != run.id)
                 ),
-                outstanding_expected=int(charged_uncleared or 0) - int(reversed_uncleared or 0),
+                outstanding_expected=int(charged_uncleared or 0)
+                - int(reversed_uncleared or 0)
+                - int(refunded_uncleared or 0),
                 outstanding_ledger=int(ledger.balance(session, merchant.acquired_account_id)),
                 duplicates_rejected=int(duplicates or 0),
                 reversed_amount_of_day=sum(t.amount for t in reversed_),

@@ -78,6 +78,10 @@ class UploadCounts(BaseModel):
     debts: int
     duplicates: int
     rejected: int
+    fare_adjustments: int = Field(
+        description="rides recorded before that were refunded part of their fare (补退) once "
+        "this upload's earlier rides were known"
+    )
 
     @staticmethod
     def counts(result: acquiring.UploadResult) -> dict[str, int]:
@@ -182,7 +186,8 @@ class RideOut(BaseModel):
     entry: str | None
     exit: str | None
     full_fare: int
-    fare: int
+    fare: int = Field(description="what the ride costs now, after any fare adjustment")
+    refunded: int = Field(description="fen refunded by fare adjustments (补退)")
     status: str
     reason: str
 
@@ -207,6 +212,7 @@ def rides(
             exit=r.exit,
             full_fare=r.full_fare,
             fare=r.fare,
+            refunded=r.refunded,
             status=r.status,
             reason=r.reason,
         )

@@ -248,9 +248,7 @@ def upload_ride_file(
     merchant = _operator(session, merchant_code)
     wanted = list(ride_file.terminals) if terminal_nos is None else list(terminal_nos)
     uploads = _uploads(session, merchant, ride_file, wanted)
-    results = acquiring.ingest_offline_file(
-        session, merchant, uploads, price=service.ride_pricer(merchant), return_taps=return_taps
-    )
+    results = service.upload_operator_rides(session, merchant, uploads, return_taps=return_taps)
     return [(u.terminal.terminal_no, r) for u, r in zip(uploads, results, strict=True)]
 
 

@@ -7,7 +7,9 @@ gates tap once, at the exit, with the entry station read from the card or the co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +32,12 @@ __all__ = [
     "authorise_ride",
     "policy_on",
     "quote",
+    "refund_overcharges",
     "ride_history",
-    "ride_pricer",
     "top_up",
     "top_ups_of",
     "transport_balance",
+    "upload_operator_rides",
     "upload_rides",
 ]
 
@@ -109,6 +112,7 @@ class _RidePricer:
         self._categories: dict[tuple[str, dt.date], str] = {}
         self._policies: dict[dt.date, fares.TransitPolicy] = {}
         self._listed: dict[tuple[object, ...], fares.ListFare] = {}
+        self.earliest: dict[str, dt.datetime] = {}  # each card's earliest ride priced
 
     def __call__(
         self,
@@ -122,7 +126,7 @@ class _RidePricer:
         details["mode"] = self._mode
         day = at.astimezone(_LOCAL).date()
         try:
-            policy = self._policies.get(day) or self._policies.setdefault(day, policy_on(day))
+            policy = self.policy(day)
             ride = _ride_of(self._mode, at, details)
             category = self._category(session, identity, day)
             history = self._rides.get(identity.card_no)
@@ -139,6 +143,9 @@ class _RidePricer:
             details["error"] = error.detail
             raise acquiring.decline("invalid-route") from None
         history.add(fares.PriorRide(self._mode, ride.line, at, quoted.fare), day)
+        first = self.earliest.get(identity.card_no)
+        if first is None or at < first:
+            self.earliest[identity.card_no] = at
         return acquiring.Priced(quoted.fare, {"category": category, **quoted.as_details()})
 
     def prepare(
@@ -148,6 +155,9 @@ class _RidePricer:
         with the cards: ``CardIdentity.holding``)."""
         if card_nos:
             self._rides.update(_history(session, card_nos, first_of_day))
+
+    def policy(self, day: dt.date) -> fares.TransitPolicy:
+        return self._policies.get(day) or self._policies.setdefault(day, policy_on(day))
 
     def _category(self, session: Session, identity: acquiring.CardIdentity, day: dt.date) -> str:
         """The card category on ``day``: prepared for uploads, online from the card and holder
@@ -201,11 +211,6 @@ def authorise_ride(
     )
 
 
-def ride_pricer(merchant: acquiring.Merchant) -> acquiring.Pricer:
-    """The pricer of rides at a bus or metro operator's terminals, for one request or upload."""
-    return _RidePricer(merchant.kind)
-
-
 def upload_rides(
     session: Session,
     terminal: acquiring.Terminal,
@@ -213,11 +218,99 @@ def upload_rides(
     *,
     return_taps: bool = True,
 ) -> acquiring.UploadResult:
-    """Offline rides uploaded by a bus or a gate (脱机上传), priced in the order they happened."""
-    kind = _transit_merchant(session, terminal).kind
-    return acquiring.ingest_offline(
-        session, terminal, taps, price=_RidePricer(kind), return_taps=return_taps
+    """Offline rides uploaded by a bus or a gate (脱机上传), priced in the order they happened;
+    rides recorded before that cost less once these are known are refunded (补退)."""
+    pricer = _RidePricer(_transit_merchant(session, terminal).kind)
+    result = acquiring.ingest_offline(
+        session, terminal, taps, price=pricer, return_taps=return_taps
     )
+    adjusted = refund_overcharges(session, pricer, [result.upload_id])
+    return dataclasses.replace(result, fare_adjustments=adjusted[result.upload_id])
+
+
+def upload_operator_rides(
+    session: Session,
+    merchant: acquiring.Merchant,
+    uploads: Sequence[acquiring.TerminalUpload],
+    *,
+    return_taps: bool = False,
+) -> list[acquiring.UploadResult]:
+    """An operator's ride file (交易文件): every terminal's rides recorded as its upload, all
+    priced together in time order, then the fare adjustments (补退) they call for."""
+    pricer = _RidePricer(merchant.kind)
+    results = acquiring.ingest_offline_file(
+        session, merchant, uploads, price=pricer, return_taps=return_taps
+    )
+    adjusted = refund_overcharges(session, pricer, [r.upload_id for r in results])
+    return [dataclasses.replace(r, fare_adjustments=adjusted[r.upload_id]) for r in results]
+
+
+def refund_overcharges(
+    session: Session, pricer: _RidePricer, upload_ids: Sequence[int]
+) -> Counter[int | None]:
+    """Fare adjustments (补退) after offline uploads: each card whose uploaded rides came
+    before rides recorded earlier has those later rides priced again in time order, and each
+    that now costs less is refunded the difference (``acquiring.adjust_fare``). A later bus
+    that uploaded first charged its ride without the transfer discount or the cap that the
+    earlier ride gives it. A ride is never charged more after the fact: the rider keeps a fare
+    that came out lower. All the uploads' adjustments are made at once
+    (``acquiring.adjust_fares``). Answers the number of adjustments per upload that caused
+    them."""
+    adjusted: Counter[int | None] = Counter()
+    cuts: list[acquiring.FareCut] = []
+    fresh = set(upload_ids)
+    cards = acquiring.cards_with_later_rides(session, pricer.earliest, fresh)
+    by_day: dict[dt.date, list[str]] = {}
+    for card_no in cards:
+        day = fares.local_day(pricer.earliest[card_no]) - dt.timedelta(days=1)
+        by_day.setdefault(day, []).append(card_no)
+    for day, group in sorted(by_day.items()):
+        found = acquiring.rides_since(session, group, day)
+        for card_no in group:
+            first = pricer.earliest[card_no]
+            cause = next(
+                (r for r in found[card_no].rides if r.upload_id in fresh and r.at == first), None
+            )
+            cut = _reprice(pricer, found[card_no], day, first, cause)
+            adjusted[cause.upload_id if cause is not None else None] += len(cut)
+            cuts.extend(cut)
+    acquiring.adjust_fares(session, cuts)
+    return adjusted
+
+
+def _reprice(
+    pricer: _RidePricer,
+    known: acquiring.CardRidesSince,
+    day: dt.date,
+    first: dt.datetime,
+    cause: acquiring.RideToReprice | None,
+) -> list[acquiring.FareCut]:
+    """Price a card's rides from ``first`` on again in time order (its rides from ``day`` on in
+    ``known``): the fares of those that now cost less."""
+    cuts: list[acquiring.FareCut] = []
+    if not known.rides:
+        return cuts
+    last = fares.local_day(known.rides[-1].at)
+    detailed = {day + dt.timedelta(days=n) for n in range((last - day).days + 1)}
+    history = fares.RideHistory(detailed_days=detailed, day_totals=known.day_totals)
+    for ride in known.rides:
+        on = fares.local_day(ride.at)
+        fare = ride.fare_now
+        if ride.at >= first and ride.category is not None:
+            try:
+                policy = pricer.policy(on)
+                stations = {"line": ride.line, "entry": ride.entry, "exit": ride.exit}
+                priced = _ride_of(ride.mode, ride.at, stations)
+                listed = fares.list_fare(policy, priced, ride.category)
+                quoted = fares.discount_and_cap(policy, priced, listed, history, day=on)
+            except InvalidInput:
+                quoted = None  # a route the policy no longer knows: left as it was charged
+            if quoted is not None and quoted.fare < fare:
+                cause_tap = cause.tap_id if cause is not None else None
+                cuts.append(acquiring.FareCut(ride.tap_id, quoted.fare, quoted.steps, cause_tap))
+                fare = quoted.fare
+        history.add(fares.PriorRide(ride.mode, ride.line, ride.at, fare), on)
+    return cuts
 
 
 def quote(
@@ -256,7 +349,8 @@ class RideRecord:
     entry: str | None
     exit: str | None
     full_fare: int
-    fare: int
+    fare: int  # what the ride costs now
+    refunded: int  # given back by fare adjustments (补退)
     status: str
     reason: str
     card_no: str | None
@@ -274,7 +368,8 @@ def ride_history(session: Session, resident_id: int, *, limit: int = 100) -> lis
             entry=tap.details.get("entry"),
             exit=tap.details.get("exit"),
             full_fare=int(tap.details.get("full_fare", tap.amount)),
-            fare=tap.amount,
+            fare=tap.amount - tap.refunded,
+            refunded=tap.refunded,
             status=tap.status.value,
             reason=tap.reason,
             card_no=tap.card_no,

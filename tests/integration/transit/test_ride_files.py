@@ -254,3 +254,40 @@ def test_an_administrator_takes_in_a_file_in_the_console_and_the_staff_see_the_u
     client.cookies.set("lang", "en")
     listed = client.get("/console/ride-files")
     assert "Latest offline uploads" in listed.text and listed.text.count("qd-bus") >= 2
+
+
+def test_a_file_with_an_earlier_ride_refunds_the_ride_a_file_before_it_overcharged(
+    kit: Kit, client: TestClient, auth: AuthHeaders
+) -> None:
+    """The line-26 validator's rides reach the data centre a file later than line 321's: the
+    rider's 08:30 ride on 321 was charged 300 without the transfer from line 26 at 08:00, and
+    the second file refunds 100 of it (补退), counted against the upload that brought 08:00."""
+    rider = _operator(kit)[0]
+    day = clock.now().astimezone(_LOCAL).date()
+
+    def at(hour: int, minute: int) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=_LOCAL)
+
+    headers = {**auth("admin"), "Content-Type": "text/csv"}
+    first = client.post(
+        FILES, content=_csv([("BUS-321", 1, rider.card_no, at(8, 30))]), headers=headers
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["uploads"][0]["fare_adjustments"] == 0
+    second = client.post(
+        FILES, content=_csv([("BUS-26", 1, rider.card_no, at(8, 0))]), headers=headers
+    )
+    assert second.status_code == 200, second.text
+    [upload] = second.json()["uploads"]
+    assert (upload["terminal_no"], upload["approved"], upload["fare_adjustments"]) == (
+        "BUS-26",
+        1,
+        1,
+    )
+    assert kit.transport(rider) == 50_000 - 400
+    again = client.post(
+        FILES, content=_csv([("BUS-26", 1, rider.card_no, at(8, 0))]), headers=headers
+    )
+    assert again.json()["uploads"][0]["duplicates"] == 1
+    assert again.json()["uploads"][0]["fare_adjustments"] == 0
+    assert kit.transport(rider) == 50_000 - 400
