@@ -45,14 +45,22 @@ def upload(
             )
         raise
     table = Table(title=f"{file.name}: {parsed.rides} rides of {len(parsed.terminals)} terminals")
-    for column in ("terminal", "upload", "received", "approved", "debts", "dupl.", "declined"):
+    columns = ("terminal", "upload", "received", "approved", "debts", "dupl.", "declined", "补退")
+    for column in columns:
         table.add_column(column, justify="left" if column == "terminal" else "right")
-    totals = [0, 0, 0, 0, 0]
+    totals = [0, 0, 0, 0, 0, 0]
     for group in ride_files.parts(parsed):
         with node.transaction() as session:
             results = ride_files.upload_ride_file(session, merchant, parsed, group)
         for terminal_no, r in results:
-            counts = (r.received, r.approved, r.debts, r.duplicates, r.rejected)
+            counts = (
+                r.received,
+                r.approved,
+                r.debts,
+                r.duplicates,
+                r.rejected,
+                r.fare_adjustments,
+            )
             totals = [a + b for a, b in zip(totals, counts, strict=True)]
             table.add_row(terminal_no, str(r.upload_id), *map(str, counts))
     table.add_row("all", "", *map(str, totals), style="bold")

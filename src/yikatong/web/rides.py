@@ -88,10 +88,10 @@ def _take_in(request: Request, node: Node, session: Session, merchant: str, raw:
     total = [sum(getattr(r, field) for _, r in results) for field in _COUNTS]
     notice = _(
         "%(terminals)s 台终端的 %(received)s 笔交易：成功 %(approved)s，欠费 %(debts)s，"
-        "重复 %(duplicates)s，拒绝 %(rejected)s"
+        "重复 %(duplicates)s，拒绝 %(rejected)s；此前已记录的 %(fare_adjustments)s 笔乘车补退"
     ) % dict(zip(("terminals", *_COUNTS), (len(results), *total), strict=True))
     context = _context(request, node, session, merchant=merchant, notice=notice, results=results)
     return templates.TemplateResponse(request, "console_ride_files.html", context)
 
 
-_COUNTS = ("received", "approved", "debts", "duplicates", "rejected")
+_COUNTS = ("received", "approved", "debts", "duplicates", "rejected", "fare_adjustments")
