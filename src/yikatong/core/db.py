@@ -124,7 +124,10 @@ class _Checkpointer:
     it copies, the writers have already added to. So once the log is ``RESTART_PAGES`` long,
     the thread copies the little that came in meanwhile once more while holding this process's
     write lock; the next writer then starts the log over (SQLite's own checkpoint held the lock
-    for the whole copy).
+    for the whole copy). A lock is not fair: writers committing back to back could take it
+    again and again before the thread's turn came (a test saw the log reach 584 frames under
+    load). While the thread wants the lock, writers that have not yet queued for it wait
+    (``writers_may_begin``), so it gets the lock after the transactions already queued.
 
     The thread ends after a few idle seconds and comes back with the next commit, so a process
     with many databases (the test suite) keeps no thread per file. A process that ends first
@@ -140,6 +143,8 @@ class _Checkpointer:
         self.path = path
         self.lock = lock
         self.wanted = threading.Event()
+        self.writers_may_begin = threading.Event()
+        self.writers_may_begin.set()
         self.guard = threading.Lock()
         self.thread: threading.Thread | None = None
 
@@ -166,11 +171,8 @@ class _Checkpointer:
                     connection = sqlite3.connect(self.path, timeout=_WRITE_WAIT_S)
                 _, log, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 # (Waiting, if need be, for a bulk transaction that holds the lock to end.)
-                if log >= self.RESTART_PAGES and self.lock.acquire(timeout=_WRITE_WAIT_S):
-                    try:
-                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    finally:
-                        self.lock.release()
+                if log >= self.RESTART_PAGES:
+                    self._copy_the_rest_locked(connection)
                 time.sleep(self.GAP_S)  # the commits of the next moment wait for one checkpoint
         except sqlite3.Error:
             # A database deleted or closed under us: the next commit's nudge starts a thread
@@ -180,6 +182,19 @@ class _Checkpointer:
         finally:
             if connection is not None:
                 connection.close()
+
+    def _copy_the_rest_locked(self, connection: sqlite3.Connection) -> None:
+        """Copy what came into the log since, holding the write lock: the next writer starts
+        the log over. New writers wait meanwhile, so that the lock comes to this thread."""
+        self.writers_may_begin.clear()
+        try:
+            if self.lock.acquire(timeout=_WRITE_WAIT_S):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    self.lock.release()
+        finally:
+            self.writers_may_begin.set()
 
 
 _CHECKPOINTERS: dict[str, _Checkpointer] = {}
@@ -215,6 +230,9 @@ def _queued_writers(
         changes_before = 0
 
         def begin_writing(self) -> None:
+            if checkpointer is not None:
+                # The checkpointer's turn for the lock comes first (a moment, see there).
+                checkpointer.writers_may_begin.wait(_WRITE_WAIT_S)
             if not lock.acquire(timeout=_WRITE_WAIT_S):
                 raise sqlite3.OperationalError(
                     f"database is locked: no transaction of this process let go of it within "
