@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Collection, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,10 +221,11 @@ def upload_rides(
     """Offline rides uploaded by a bus or a gate (脱机上传), priced in the order they happened;
     rides recorded before that cost less once these are known are refunded (补退)."""
     pricer = _RidePricer(_transit_merchant(session, terminal).kind)
+    before = acquiring.last_tap_id(session)
     result = acquiring.ingest_offline(
         session, terminal, taps, price=pricer, return_taps=return_taps
     )
-    adjusted = refund_overcharges(session, pricer, [result.upload_id])
+    adjusted = refund_overcharges(session, pricer, [result.upload_id], recorded_up_to=before)
     return dataclasses.replace(result, fare_adjustments=adjusted[result.upload_id])
 
 
@@ -238,28 +239,33 @@ def upload_operator_rides(
     """An operator's ride file (交易文件): every terminal's rides recorded as its upload, all
     priced together in time order, then the fare adjustments (补退) they call for."""
     pricer = _RidePricer(merchant.kind)
+    before = acquiring.last_tap_id(session)
     results = acquiring.ingest_offline_file(
         session, merchant, uploads, price=pricer, return_taps=return_taps
     )
-    adjusted = refund_overcharges(session, pricer, [r.upload_id for r in results])
+    fresh = [r.upload_id for r in results]
+    adjusted = refund_overcharges(session, pricer, fresh, recorded_up_to=before)
     return [dataclasses.replace(r, fare_adjustments=adjusted[r.upload_id]) for r in results]
 
 
 def refund_overcharges(
-    session: Session, pricer: _RidePricer, upload_ids: Sequence[int]
+    session: Session, pricer: _RidePricer, upload_ids: Sequence[int], *, recorded_up_to: int
 ) -> Counter[int | None]:
     """Fare adjustments (补退) after offline uploads: each card whose uploaded rides came
     before rides recorded earlier has those later rides priced again in time order, and each
     that now costs less is refunded the difference (``acquiring.adjust_fare``). A later bus
     that uploaded first charged its ride without the transfer discount or the cap that the
     earlier ride gives it. A ride is never charged more after the fact: the rider keeps a fare
-    that came out lower. All the uploads' adjustments are made at once
+    that came out lower. ``recorded_up_to``: ``acquiring.last_tap_id`` before the uploads were
+    taken in. All the uploads' adjustments are made at once
     (``acquiring.adjust_fares``). Answers the number of adjustments per upload that caused
     them."""
     adjusted: Counter[int | None] = Counter()
     cuts: list[acquiring.FareCut] = []
     fresh = set(upload_ids)
-    cards = acquiring.cards_with_later_rides(session, pricer.earliest, fresh)
+    cards = acquiring.cards_with_later_rides(
+        session, pricer.earliest, fresh, recorded_up_to=recorded_up_to
+    )
     by_day: dict[dt.date, list[str]] = {}
     for card_no in cards:
         day = fares.local_day(pricer.earliest[card_no]) - dt.timedelta(days=1)
@@ -271,7 +277,7 @@ def refund_overcharges(
             cause = next(
                 (r for r in found[card_no].rides if r.upload_id in fresh and r.at == first), None
             )
-            cut = _reprice(pricer, found[card_no], day, first, cause)
+            cut = _reprice(pricer, found[card_no], day, first, cause, fresh)
             adjusted[cause.upload_id if cause is not None else None] += len(cut)
             cuts.extend(cut)
     acquiring.adjust_fares(session, cuts)
@@ -284,10 +290,14 @@ def _reprice(
     day: dt.date,
     first: dt.datetime,
     cause: acquiring.RideToReprice | None,
+    fresh: Collection[int],
 ) -> list[acquiring.FareCut]:
     """Price a card's rides from ``first`` on again in time order (its rides from ``day`` on in
-    ``known``): the fares of those that now cost less."""
+    ``known``): the fares of those that now cost less. The uploads' own rides (``fresh``) up
+    to the first ride recorded before them were priced from this very history: pricing starts
+    again at that ride."""
     cuts: list[acquiring.FareCut] = []
+    again = False
     if not known.rides:
         return cuts
     last = fares.local_day(known.rides[-1].at)
@@ -296,7 +306,8 @@ def _reprice(
     for ride in known.rides:
         on = fares.local_day(ride.at)
         fare = ride.fare_now
-        if ride.at >= first and ride.category is not None:
+        again = again or (ride.at >= first and ride.upload_id not in fresh)
+        if again and ride.category is not None:
             try:
                 policy = pricer.policy(on)
                 stations = {"line": ride.line, "entry": ride.entry, "exit": ride.exit}
