@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import (
     CursorResult,
@@ -1840,6 +1840,14 @@ def fare_adjustments(
 # --------------------------------------------------------------------------- clearing
 
 
+_Netted = TypeVar("_Netted", Tap, FareAdjustment)
+
+
+def _to_net(session: Session, kind: type[_Netted], *where: ColumnElement[bool]) -> list[_Netted]:
+    """What a clearing run nets of one kind (sales, reversals, adjustments), locked."""
+    return list(session.scalars(select(kind).where(*where).with_for_update()))
+
+
 def run_clearing(session: Session, business_date: dt.date) -> list[ClearingRun]:
     """Daily clearing (日终清算) for every merchant up to and including ``business_date``.
 
@@ -1860,41 +1868,29 @@ def run_clearing(session: Session, business_date: dt.date) -> list[ClearingRun]:
         if existing is not None:
             runs.append(existing)
             continue
-        sales = list(
-            session.scalars(
-                select(Tap)
-                .where(
-                    Tap.merchant_id == merchant.id,
-                    Tap.business_date <= business_date,
-                    Tap.transfer_id.is_not(None),
-                    Tap.cleared_run_id.is_(None),
-                )
-                .with_for_update()
-            )
+        sales = _to_net(
+            session,
+            Tap,
+            Tap.merchant_id == merchant.id,
+            Tap.business_date <= business_date,
+            Tap.transfer_id.is_not(None),
+            Tap.cleared_run_id.is_(None),
         )
-        reversals = list(
-            session.scalars(
-                select(Tap)
-                .where(
-                    Tap.merchant_id == merchant.id,
-                    Tap.reversal_date <= business_date,
-                    Tap.reversal_transfer_id.is_not(None),
-                    Tap.reversal_run_id.is_(None),
-                )
-                .with_for_update()
-            )
+        reversals = _to_net(
+            session,
+            Tap,
+            Tap.merchant_id == merchant.id,
+            Tap.reversal_date <= business_date,
+            Tap.reversal_transfer_id.is_not(None),
+            Tap.reversal_run_id.is_(None),
         )
-        adjustments = list(
-            session.scalars(
-                select(FareAdjustment)
-                .where(
-                    FareAdjustment.merchant_id == merchant.id,
-                    FareAdjustment.adjustment_date <= business_date,
-                    FareAdjustment.transfer_id.is_not(None),
-                    FareAdjustment.run_id.is_(None),
-                )
-                .with_for_update()
-            )
+        adjustments = _to_net(
+            session,
+            FareAdjustment,
+            FareAdjustment.merchant_id == merchant.id,
+            FareAdjustment.adjustment_date <= business_date,
+            FareAdjustment.transfer_id.is_not(None),
+            FareAdjustment.run_id.is_(None),
         )
         if not sales and not reversals and not adjustments:
             continue
