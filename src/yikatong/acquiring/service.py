@@ -1303,6 +1303,14 @@ def _at_transit_merchant(merchant_id: ColumnElement[int]) -> ColumnElement[bool]
     return (merchant_id + 0).in_(transit)
 
 
+def _counted_ride() -> ColumnElement[bool]:
+    """A tap that counts as a ride for the fare rules: charged or owed, at a bus or metro."""
+    return and_(
+        _TAPS.c.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
+        _at_transit_merchant(_TAPS.c.merchant_id),
+    )
+
+
 def ride_history_of_cards(
     session: Session, card_nos: Iterable[str], *, days: Iterable[dt.date], rides: bool = True
 ) -> dict[str, CardRides]:
@@ -1311,8 +1319,8 @@ def ride_history_of_cards(
     Every ride on those days comes as a light row (mode, line, time, amount); for the other days
     of their months, from the first of the earliest month up to the last asked day, only the sum
     charged per stretch of days between two asked days (``CardRides.day_totals``; only these
-    when not ``rides``). Two set-based queries, and what is read stays the size of a few days of rides however often
-    the cards rode this month.
+    when not ``rides``). Two set-based queries, and what is read stays the size of a few days
+    of rides however often the cards rode this month.
     """
     wanted = sorted(set(days))
     numbers = list(dict.fromkeys(card_nos))
@@ -1320,7 +1328,6 @@ def ride_history_of_cards(
     if not wanted or not numbers:
         return found
     window = _RideWindow.of(wanted)
-    counted = Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT))
     # Per stretch, its last day ridden and what was charged in it: one row per card.
     day, amount = _TAPS.c.business_date, _fare_now(_TAPS)
     per_stretch = [
@@ -1344,8 +1351,7 @@ def ride_history_of_cards(
                 Tap.tapped_at >= window.rides_from,
                 Tap.tapped_at < window.rides_until,
                 Tap.business_date.in_(wanted),
-                counted,
-                _at_transit_merchant(_TAPS.c.merchant_id),
+                _counted_ride(),
             )
             .order_by(Tap.tapped_at, Tap.id)
         )
@@ -1358,8 +1364,7 @@ def ride_history_of_cards(
                 Tap.tapped_at >= window.totals_from,
                 Tap.tapped_at < window.totals_until,
                 Tap.business_date.not_in(wanted),
-                counted,
-                _at_transit_merchant(_TAPS.c.merchant_id),
+                _counted_ride(),
             )
             .group_by(Tap.card_no)  # in the index's order: no sort
         )
@@ -1375,7 +1380,6 @@ def ride_history_of_cards(
 def _ride_history_statement(count: int) -> CompoundSelect[*tuple[Any, ...]]:
     """Both halves of ``ride_history_of_cards`` for one card and ``count`` asked days, in one
     statement, built once per count (online authorisation asks two days)."""
-    counted = _TAPS.c.status.in_((TapStatus.APPROVED, TapStatus.DEBT))
     days: BindParameter[list[dt.date]] = bindparam("days", expanding=True)
     rides = select(
         _TAPS.c.id,
@@ -1389,8 +1393,7 @@ def _ride_history_statement(count: int) -> CompoundSelect[*tuple[Any, ...]]:
         _TAPS.c.tapped_at >= bindparam("rides_from", type_=_TAPS.c.tapped_at.type),
         _TAPS.c.tapped_at < bindparam("rides_until", type_=_TAPS.c.tapped_at.type),
         _TAPS.c.business_date.in_(days),
-        counted,
-        _at_transit_merchant(_TAPS.c.merchant_id),
+        _counted_ride(),
     )
     totals = (
         select(
@@ -1406,8 +1409,7 @@ def _ride_history_statement(count: int) -> CompoundSelect[*tuple[Any, ...]]:
             _TAPS.c.tapped_at >= bindparam("totals_from", type_=_TAPS.c.tapped_at.type),
             _TAPS.c.tapped_at < bindparam("totals_until", type_=_TAPS.c.tapped_at.type),
             _TAPS.c.business_date.not_in(days),
-            counted,
-            _at_transit_merchant(_TAPS.c.merchant_id),
+            _counted_ride(),
             _stretch(_TAPS.c.business_date, count).is_not(None),
         )
         .group_by(_stretch(_TAPS.c.business_date, count))
@@ -1520,23 +1522,13 @@ def reverse_tap(session: Session, tap_id: int, *, reason: str) -> Tap:
             f"tap {tap_id} is {tap.status} with nothing charged; there is nothing to reverse",
             tap_id=tap_id,
         )
-    if tap.refunded:
-        charge = ledger.get_transfer(session, tap.transfer_id)
-        transfer = ledger.post_transfer(
-            session,
-            ledger.TransferRequest(
-                idempotency_key=f"tap-reversal:{tap.id}",
-                debit_account_id=charge.credit_account_id,
-                credit_account_id=charge.debit_account_id,
-                amount=tap.amount - tap.refunded,
-                code=charge.code,
-                metadata={"tap": tap.id, "reason": reason.strip()[:200]},
-            ),
-        )
-    else:
-        transfer = ledger.reverse_transfer(
-            session, tap.transfer_id, idempotency_key=f"tap-reversal:{tap.id}", reason=reason
-        )
+    transfer = ledger.reverse_transfer(
+        session,
+        tap.transfer_id,
+        idempotency_key=f"tap-reversal:{tap.id}",
+        reason=reason,
+        amount=tap.amount - tap.refunded,
+    )
     now = clock.now()
     tap.status = TapStatus.REVERSED
     tap.reversal_transfer_id = transfer.id
@@ -1575,13 +1567,6 @@ class CardRidesSince:
 
 
 _REPRICED_DETAILS = ("mode", "line", "entry", "exit", "category")
-
-
-def _counted_ride() -> ColumnElement[bool]:
-    return and_(
-        _TAPS.c.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
-        _at_transit_merchant(_TAPS.c.merchant_id),
-    )
 
 
 def last_tap_id(session: Session) -> int:
@@ -1819,22 +1804,10 @@ def adjust_fares(session: Session, cuts: Sequence[FareCut]) -> list[FareAdjustme
     return adjustments
 
 
-def fare_adjustments(
-    session: Session,
-    *,
-    tap_ids: Iterable[int] | None = None,
-    resident_id: int | None = None,
-    limit: int = 500,
-) -> list[FareAdjustment]:
-    """Fare adjustments, newest first: of the given taps, or of a resident's cards."""
-    query = select(FareAdjustment).order_by(FareAdjustment.id.desc()).limit(limit)
-    if tap_ids is not None:
-        query = query.where(FareAdjustment.tap_id.in_(list(tap_ids)))
-    if resident_id is not None:
-        query = query.join(Tap, Tap.id == FareAdjustment.tap_id).where(
-            Tap.resident_id == resident_id
-        )
-    return list(session.scalars(query))
+def fare_adjustments(session: Session, *, tap_ids: Iterable[int]) -> list[FareAdjustment]:
+    """The fare adjustments of the given taps, newest first."""
+    query = select(FareAdjustment).where(FareAdjustment.tap_id.in_(list(tap_ids)))
+    return list(session.scalars(query.order_by(FareAdjustment.id.desc())))
 
 
 # --------------------------------------------------------------------------- clearing
@@ -1852,8 +1825,9 @@ def run_clearing(session: Session, business_date: dt.date) -> list[ClearingRun]:
     """Daily clearing (日终清算) for every merchant up to and including ``business_date``.
 
     Charged taps, reversals and fare adjustments (补退) not yet cleared are netted per merchant
-    and moved from the merchant's acquired account to its settlement account by one transfer. Running it again for
-    the same date answers the runs already made; late uploads go into the next day's run.
+    and moved from the merchant's acquired account to its settlement account by one transfer.
+    Running it again for the same date answers the runs already made; late uploads go into the
+    next day's run.
     """
     if business_date > clock.today():
         raise InvalidInput("a day can be cleared once it has begun", field="date")

@@ -1032,12 +1032,27 @@ def expire_pending(session: Session, now: dt.datetime | None = None, *, limit: i
 
 
 def reverse_transfer(
-    session: Session, transfer_id: int, *, idempotency_key: str, reason: str
+    session: Session,
+    transfer_id: int,
+    *,
+    idempotency_key: str,
+    reason: str,
+    amount: int | None = None,
 ) -> Transfer:
-    """Post the compensating transfer (冲正) of a posted transfer; the original stays as it was."""
+    """Post the compensating transfer (冲正) of a posted transfer; the original stays as it was.
+
+    ``amount``: what is left to give back, where part of the original already went back by
+    other transfers (a ride's fare adjustments); the whole amount by default.
+    """
     if not reason.strip():
         raise InvalidInput("say why the transfer is reversed", field="reason")
     original = get_transfer(session, transfer_id)
+    if amount is not None and not 0 < amount <= original.amount:
+        raise InvalidInput(
+            f"a reversal gives back between 1 and {original.amount} fen of transfer "
+            f"{transfer_id}, not {amount}",
+            field="amount",
+        )
     if original.kind not in POSTING_KINDS:
         raise Conflict(
             f"transfer {transfer_id} is {original.kind}; only posted transfers are reversed "
@@ -1053,7 +1068,7 @@ def reverse_transfer(
         idempotency_key=idempotency_key,
         debit_account_id=original.credit_account_id,
         credit_account_id=original.debit_account_id,
-        amount=original.amount,
+        amount=original.amount if amount is None else amount,
         code=original.code,
         metadata={"reverses": original.id, "reason": reason.strip()[:200]},
     )

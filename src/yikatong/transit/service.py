@@ -32,7 +32,6 @@ __all__ = [
     "authorise_ride",
     "policy_on",
     "quote",
-    "refund_overcharges",
     "ride_history",
     "top_up",
     "top_ups_of",
@@ -126,7 +125,6 @@ class _RidePricer:
         details["mode"] = self._mode
         day = at.astimezone(_LOCAL).date()
         try:
-            policy = self.policy(day)
             ride = _ride_of(self._mode, at, details)
             category = self._category(session, identity, day)
             history = self._rides.get(identity.card_no)
@@ -134,11 +132,7 @@ class _RidePricer:
                 # Online: one card, one ride. An upload read all of its cards in ``prepare``.
                 history = _history_of_card(session, identity.card_no, day)
                 self._rides[identity.card_no] = history
-            key = (day, ride.line, ride.entry, ride.exit, category)
-            listed = self._listed.get(key)
-            if listed is None:
-                listed = self._listed[key] = fares.list_fare(policy, ride, category)
-            quoted = fares.discount_and_cap(policy, ride, listed, history, day=day)
+            quoted = self.quote(ride, category, history, day)
         except InvalidInput as error:
             details["error"] = error.detail
             raise acquiring.decline("invalid-route") from None
@@ -156,8 +150,17 @@ class _RidePricer:
         if card_nos:
             self._rides.update(_history(session, card_nos, first_of_day))
 
-    def policy(self, day: dt.date) -> fares.TransitPolicy:
-        return self._policies.get(day) or self._policies.setdefault(day, policy_on(day))
+    def quote(
+        self, ride: fares.Ride, category: str, history: fares.RideHistory, day: dt.date
+    ) -> fares.FareQuote:
+        """``fares.quote_fare`` of a ride on the local ``day``, with what is the same for many
+        rides (the day's policy, a line's fare for a category) worked out once."""
+        policy = self._policies.get(day) or self._policies.setdefault(day, policy_on(day))
+        key = (day, ride.line, ride.entry, ride.exit, category)
+        listed = self._listed.get(key)
+        if listed is None:
+            listed = self._listed[key] = fares.list_fare(policy, ride, category)
+        return fares.discount_and_cap(policy, ride, listed, history, day=day)
 
     def _category(self, session: Session, identity: acquiring.CardIdentity, day: dt.date) -> str:
         """The card category on ``day``: prepared for uploads, online from the card and holder
@@ -225,7 +228,7 @@ def upload_rides(
     result = acquiring.ingest_offline(
         session, terminal, taps, price=pricer, return_taps=return_taps
     )
-    adjusted = refund_overcharges(session, pricer, [result.upload_id], recorded_up_to=before)
+    adjusted = _refund_overcharges(session, pricer, [result.upload_id], recorded_up_to=before)
     return dataclasses.replace(result, fare_adjustments=adjusted[result.upload_id])
 
 
@@ -244,22 +247,20 @@ def upload_operator_rides(
         session, merchant, uploads, price=pricer, return_taps=return_taps
     )
     fresh = [r.upload_id for r in results]
-    adjusted = refund_overcharges(session, pricer, fresh, recorded_up_to=before)
+    adjusted = _refund_overcharges(session, pricer, fresh, recorded_up_to=before)
     return [dataclasses.replace(r, fare_adjustments=adjusted[r.upload_id]) for r in results]
 
 
-def refund_overcharges(
+def _refund_overcharges(
     session: Session, pricer: _RidePricer, upload_ids: Sequence[int], *, recorded_up_to: int
 ) -> Counter[int | None]:
     """Fare adjustments (补退) after offline uploads: each card whose uploaded rides came
     before rides recorded earlier has those later rides priced again in time order, and each
-    that now costs less is refunded the difference (``acquiring.adjust_fare``). A later bus
-    that uploaded first charged its ride without the transfer discount or the cap that the
-    earlier ride gives it. A ride is never charged more after the fact: the rider keeps a fare
-    that came out lower. ``recorded_up_to``: ``acquiring.last_tap_id`` before the uploads were
-    taken in. All the uploads' adjustments are made at once
-    (``acquiring.adjust_fares``). Answers the number of adjustments per upload that caused
-    them."""
+    that now costs less is refunded the difference, all at once (``acquiring.adjust_fares``).
+    A later bus that uploaded first charged its ride without the transfer discount or the cap
+    that the earlier ride gives it. A ride is never charged more after the fact: the rider
+    keeps a fare that came out lower. ``recorded_up_to``: ``acquiring.last_tap_id`` before the
+    uploads were taken in. Answers the number of adjustments per upload that caused them."""
     adjusted: Counter[int | None] = Counter()
     cuts: list[acquiring.FareCut] = []
     fresh = set(upload_ids)
@@ -297,9 +298,9 @@ def _reprice(
     to the first ride recorded before them were priced from this very history: pricing starts
     again at that ride."""
     cuts: list[acquiring.FareCut] = []
-    again = False
     if not known.rides:
         return cuts
+    again = False
     last = fares.local_day(known.rides[-1].at)
     detailed = {day + dt.timedelta(days=n) for n in range((last - day).days + 1)}
     history = fares.RideHistory(detailed_days=detailed, day_totals=known.day_totals)
@@ -308,12 +309,11 @@ def _reprice(
         fare = ride.fare_now
         again = again or (ride.at >= first and ride.upload_id not in fresh)
         if again and ride.category is not None:
+            stations = {"line": ride.line, "entry": ride.entry, "exit": ride.exit}
             try:
-                policy = pricer.policy(on)
-                stations = {"line": ride.line, "entry": ride.entry, "exit": ride.exit}
-                priced = _ride_of(ride.mode, ride.at, stations)
-                listed = fares.list_fare(policy, priced, ride.category)
-                quoted = fares.discount_and_cap(policy, priced, listed, history, day=on)
+                quoted = pricer.quote(
+                    _ride_of(ride.mode, ride.at, stations), ride.category, history, on
+                )
             except InvalidInput:
                 quoted = None  # a route the policy no longer knows: left as it was charged
             if quoted is not None and quoted.fare < fare:
