@@ -196,6 +196,12 @@ class RideHistory:
         for day, total in (day_totals or {}).items():
             if not self.covers(day):
                 self._totals[day] = total
+        # Per detailed day: the totals of the other days of its month before it (asked once
+        # per ride priced, the same for every ride of the day).
+        self._month_before: dict[dt.date, int] = {}
+        # The instant ``up_to`` was last asked about, in POSIX seconds: pricing asks about a
+        # ride, then adds it.
+        self._asked: tuple[dt.datetime | None, float] = (None, 0.0)
         for ride in rides if in_time_order else sorted(rides, key=_at):
             day = local_day(ride.at)
             if not self.covers(day):
@@ -212,7 +218,8 @@ class RideHistory:
         """Remember a ride just priced, in its place in time (``day``: its local day, when the
         caller knows it already)."""
         self._require(local_day(ride.at) if day is None else day)
-        times, at = self._times, ride.at.timestamp()
+        asked, stamp = self._asked
+        times, at = self._times, stamp if asked is ride.at else ride.at.timestamp()
         if not times or at >= times[-1]:
             self._rides.append(ride)
             times.append(at)
@@ -241,17 +248,22 @@ class RideHistory:
             day = local_day(at)
         self._require(day)
         times, charges = self._times, self._charges
-        end = bisect.bisect_right(times, at.timestamp())
+        stamp = at.timestamp()
+        self._asked = (at, stamp)
+        end = bisect.bisect_right(times, stamp)
         # In time order a day's rides, and the month's before it, lie next to each other.
         midnight, first_of_month = _day_starts(day)
         today = bisect.bisect_left(times, midnight, 0, end)
         month = bisect.bisect_left(times, first_of_month, 0, today)
         spent_day = sum(charges[today:end])
-        earlier_days = sum(charges[month:today]) + sum(
-            total
-            for d, total in self._totals.items()
-            if d < day and d.month == day.month and d.year == day.year
-        )
+        totals = self._month_before.get(day)
+        if totals is None:
+            totals = self._month_before[day] = sum(
+                total
+                for d, total in self._totals.items()
+                if d < day and d.month == day.month and d.year == day.year
+            )
+        earlier_days = sum(charges[month:today]) + totals
         return self._rides[end - 1] if end else None, spent_day, spent_day + earlier_days
 
     def _require(self, day: dt.date) -> None:
