@@ -494,9 +494,11 @@ def main() -> None:
                 acquired = ledger.balance(session, merchant.acquired_account_id)
                 assert int(charged) - int(refunded) == acquired, (charged, refunded, acquired)
                 assert ledger.trial_balance(session).balanced
+                assert acquiring.ride_days_disagreeing(session) == []
             print(
                 f"check: merchant acquired {acquired} fen = charged taps less {refunded} fen "
-                "of fare adjustments (补退); books balance"
+                "of fare adjustments (补退); books balance; the cards' ride-day totals agree "
+                "with the taps"
             )
         online = online_phase(tmp, node, cards, args.quick, args.rate)
         node.close()

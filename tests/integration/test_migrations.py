@@ -119,3 +119,74 @@ def test_0007_steps_back_and_forward_and_keeps_a_line_per_person_month_and_attem
             assert compare_metadata(context, db.Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_0009_fills_the_cards_ride_days_from_the_rides_recorded(db_url: str) -> None:
+    """Each card's day total is what its charged or owed bus and metro rides of the day cost
+    now; a reversed or declined tap and a canteen meal count for nothing. The taps are written
+    without their parents, so foreign keys are off (as for 0006)."""
+    sqlite = db_url.startswith("sqlite")
+    engine = create_engine(db_url) if sqlite else db.make_engine(db_url)
+    merchant = text(
+        "INSERT INTO acquiring_merchant (id, code, name, kind, acquired_account_id, "
+        "settlement_account_id, created_at) VALUES (:id, :code, :code, :kind, 1, 2, :at)"
+    )
+    tap = text(
+        "INSERT INTO acquiring_tap (id, terminal_id, terminal_seq, merchant_id, channel, card_no, "
+        "tapped_at, business_date, amount, refunded, status, reason, details, recorded_at) "
+        "VALUES (:id, 1, :id, :merchant, 'offline', :card, :at, :day, :amount, :refunded, "
+        ":status, 'ok', '{}', :at)"
+    )
+    taps = [  # (merchant, card, day, amount, refunded, status)
+        (1, "A00000001", "2026-11-20", 200, 0, "approved"),
+        (1, "A00000001", "2026-11-20", 200, 100, "approved"),  # a fare adjustment gave 100 back
+        (2, "A00000001", "2026-11-20", 400, 0, "debt"),  # a metro ride owed
+        (1, "A00000001", "2026-11-20", 200, 0, "reversed"),
+        (1, "A00000001", "2026-11-21", 200, 0, "declined"),
+        (3, "A00000001", "2026-11-21", 1500, 0, "approved"),  # a canteen meal
+        (1, "B00000002", "2026-11-21", 100, 0, "approved"),
+        (1, "B00000002", "2026-11-22", 0, 0, "approved"),  # a free ride: no total kept
+    ]
+    try:
+        migrate.upgrade(engine, "0008")
+        with engine.begin() as connection:
+            if not sqlite:
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            for merchant_id, code, kind in (
+                (1, "bus", "bus"),
+                (2, "metro", "metro"),
+                (3, "c", "canteen"),
+            ):
+                connection.execute(
+                    merchant, {"id": merchant_id, "code": code, "kind": kind, "at": "2026-11-01"}
+                )
+            for n, (merchant_id, card, day, amount, refunded, status) in enumerate(taps, 1):
+                connection.execute(
+                    tap,
+                    {
+                        "id": n,
+                        "merchant": merchant_id,
+                        "card": card,
+                        "at": f"{day} 01:00:00",
+                        "day": day,
+                        "amount": amount,
+                        "refunded": refunded,
+                        "status": status,
+                    },
+                )
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT card_no, business_date, fare FROM acquiring_card_ride_day "
+                    "ORDER BY card_no, business_date"
+                )
+            ).all()
+        assert [(card, str(day), fare) for card, day, fare in rows] == [
+            ("A00000001", "2026-11-20", 700),
+            ("B00000002", "2026-11-21", 100),
+        ]
+        migrate.downgrade(engine, "0008")
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()

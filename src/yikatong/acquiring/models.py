@@ -168,6 +168,26 @@ class Tap(Base):
     )
 
 
+class CardRideDay(Base):
+    """What a card's rides of one local day cost now (乘车日累计): over its taps at bus and
+    metro merchants that count as rides (charged or owed, not reversed), the sum of what each
+    costs now (``amount - refunded``).
+
+    Kept with the taps in the same transaction (an insert adds, a reversal or a fare adjustment
+    takes off), it is what the month's caps need of the days not read ride by ride: pricing a
+    day of rides reads at most a month of rows per card here, instead of every ride the card
+    took this month. ``acquiring.ride_days_disagreeing`` checks it against the taps.
+    """
+
+    __tablename__ = "acquiring_card_ride_day"
+
+    card_no: Mapped[str] = mapped_column(String(9), primary_key=True)
+    business_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    fare: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
 class ClearingRun(Base):
     """The daily clearing (日终清算) of one merchant: taps and reversals netted into one transfer."""
 

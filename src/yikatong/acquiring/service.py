@@ -48,6 +48,7 @@ from sqlalchemy.sql.expression import BindParameter, ColumnElement, CompoundSele
 
 from yikatong.acquiring.models import (
     TRANSIT_KINDS,
+    CardRideDay,
     ClearingRun,
     FareAdjustment,
     Merchant,
@@ -115,6 +116,7 @@ __all__ = [
     "register_terminal",
     "retire_terminal",
     "reverse_tap",
+    "ride_days_disagreeing",
     "ride_history_of_card",
     "ride_history_of_cards",
     "ride_life_signs",
@@ -528,6 +530,13 @@ def _purse_of(merchant: Merchant) -> Purse:
 _TAPS = cast(Table, Tap.__table__)
 _TERMINALS = cast(Table, Terminal.__table__)
 _MERCHANTS = cast(Table, Merchant.__table__)
+_RIDE_DAYS = cast(Table, CardRideDay.__table__)
+# Adds to a card's day total, creating it at the first ride (both backends' upsert).
+_ADD_TO_RIDE_DAY = (
+    "INSERT INTO acquiring_card_ride_day (card_no, business_date, fare) VALUES (?, ?, ?) "
+    "ON CONFLICT (card_no, business_date) "
+    "DO UPDATE SET fare = acquiring_card_ride_day.fare + excluded.fare"
+)
 # Statements of the online path, built once (SQLAlchemy then reuses their compiled form).
 _TAP_AT = select(_TAPS.c.id).where(
     _TAPS.c.terminal_id == bindparam("terminal_id"), _TAPS.c.terminal_seq == bindparam("seq")
@@ -703,7 +712,25 @@ def _record(
     tap = Tap(id=int(key[0]), **values)
     make_transient_to_detached(tap)
     session.add(tap)
+    if status in _RIDES and identity is not None and merchant.kind in TRANSIT_KINDS:
+        _count_ride_days(session, [(identity.card_no, values["business_date"], priced.amount)])
     return tap
+
+
+def _count_ride_days(session: Session, changes: Iterable[tuple[str, dt.date, int]]) -> None:
+    """Add to the cards' day totals (``CardRideDay``) what bus and metro rides cost now:
+    (card, business date, fen) — what a recorded ride costs, or less what a reversal or a fare
+    adjustment takes off. One statement, in card and day order: two transactions take the
+    rows' locks in the same order."""
+    totals: dict[tuple[str, dt.date], int] = {}
+    for card_no, day, fen in changes:
+        if fen:
+            totals[card_no, day] = totals.get((card_no, day), 0) + fen
+    stored_day = functools.cache(db.bind_converter(session, _RIDE_DAYS.c.business_date))
+    rows = [
+        (card_no, stored_day(day), fen) for (card_no, day), fen in sorted(totals.items()) if fen
+    ]
+    db.execute_rows(session, _ADD_TO_RIDE_DAY, rows)
 
 
 # --------------------------------------------------------------------------- offline uploads
@@ -1165,6 +1192,15 @@ def _insert_taps(
             f"a tap of this upload was recorded concurrently (terminal {who}); "
             "nothing of the upload was recorded, send it again"
         ) from exc
+    if merchant.kind in TRANSIT_KINDS:
+        _count_ride_days(
+            session,
+            (
+                (row.identity.card_no, row.day, row.amount)
+                for row in rows
+                if row.identity is not None and row.status in _RIDES
+            ),
+        )
 
 
 def _identity(holding: cards_service.CardHolding) -> CardIdentity:
@@ -1240,13 +1276,14 @@ class CardRides:
 
 @dataclass(frozen=True, slots=True)
 class _RideWindow:
-    """The instants a ride history reads between, for the asked days (sorted): their rides
-    one by one, and per-day totals from the first of the earliest month to the last day."""
+    """What a ride history reads, for the asked days (sorted): their rides one by one between
+    two instants, and the cards' day totals from the first of the earliest month up to (not
+    including) the last asked day."""
 
     rides_from: dt.datetime
     rides_until: dt.datetime
-    totals_from: dt.datetime
-    totals_until: dt.datetime
+    totals_from: dt.date
+    totals_until: dt.date
 
     @classmethod
     def of(cls, wanted: Sequence[dt.date]) -> _RideWindow:
@@ -1257,8 +1294,8 @@ class _RideWindow:
         return cls(
             rides_from=midnight(first),
             rides_until=midnight(last + dt.timedelta(days=1)),
-            totals_from=midnight(first.replace(day=1)),
-            totals_until=midnight(last),
+            totals_from=first.replace(day=1),
+            totals_until=last,
         )
 
 
@@ -1303,11 +1340,38 @@ def _at_transit_merchant(merchant_id: ColumnElement[int]) -> ColumnElement[bool]
     return (merchant_id + 0).in_(transit)
 
 
+_RIDES = (TapStatus.APPROVED, TapStatus.DEBT)  # taps that count as rides (charged or owed)
+
+
 def _counted_ride() -> ColumnElement[bool]:
     """A tap that counts as a ride for the fare rules: charged or owed, at a bus or metro."""
     return and_(
         _TAPS.c.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
         _at_transit_merchant(_TAPS.c.merchant_id),
+    )
+
+
+def ride_days_disagreeing(
+    session: Session, *, business_date: dt.date | None = None
+) -> list[tuple[str, dt.date, int, int]]:
+    """The cards' day totals (``CardRideDay``) that disagree with their taps, as (card, day,
+    kept, counted from the taps); of one business date, or of every date. Empty when they
+    agree, as they always should: reconciliation and the tests ask."""
+    counted_query = (
+        select(_TAPS.c.card_no, _TAPS.c.business_date, func.sum(_fare_now(_TAPS)))
+        .where(_TAPS.c.card_no.is_not(None), _counted_ride())
+        .group_by(_TAPS.c.card_no, _TAPS.c.business_date)
+    )
+    kept_query = select(_RIDE_DAYS.c.card_no, _RIDE_DAYS.c.business_date, _RIDE_DAYS.c.fare)
+    if business_date is not None:
+        counted_query = counted_query.where(_TAPS.c.business_date == business_date)
+        kept_query = kept_query.where(_RIDE_DAYS.c.business_date == business_date)
+    counted = {(c, d): int(f) for c, d, f in session.execute(counted_query) if f}
+    kept = {(c, d): int(f) for c, d, f in session.execute(kept_query) if f}
+    return sorted(
+        (card_no, day, kept.get((card_no, day), 0), counted.get((card_no, day), 0))
+        for card_no, day in counted.keys() | kept.keys()
+        if kept.get((card_no, day), 0) != counted.get((card_no, day), 0)
     )
 
 
@@ -1317,10 +1381,10 @@ def ride_history_of_cards(
     """The cards' earlier rides for pricing rides on ``days`` (local business days).
 
     Every ride on those days comes as a light row (mode, line, time, amount); for the other days
-    of their months, from the first of the earliest month up to the last asked day, only the sum
-    charged per stretch of days between two asked days (``CardRides.day_totals``; only these
-    when not ``rides``). Two set-based queries, and what is read stays the size of a few days
-    of rides however often the cards rode this month.
+    of their months, from the first of the earliest month up to the last asked day, only what
+    the rides cost per stretch of days between two asked days (``CardRides.day_totals``; only
+    these when not ``rides``), from the cards' day totals (``CardRideDay``: at most a month of
+    rows per card, however often it rode). Two set-based queries.
     """
     wanted = sorted(set(days))
     numbers = list(dict.fromkeys(card_nos))
@@ -1328,16 +1392,21 @@ def ride_history_of_cards(
     if not wanted or not numbers:
         return found
     window = _RideWindow.of(wanted)
-    # Per stretch, its last day ridden and what was charged in it: one row per card.
-    day, amount = _TAPS.c.business_date, _fare_now(_TAPS)
+    # Per stretch, its last day ridden and what its rides cost: one row per card, from the
+    # cards' day totals.
+    day, fare = _RIDE_DAYS.c.business_date, _RIDE_DAYS.c.fare
     per_stretch = [
         aggregate(case((_in_stretch(day, i), column)))
         for i in range(len(wanted))
-        for aggregate, column in ((func.max, day), (func.sum, amount))
+        for aggregate, column in ((func.max, day), (func.sum, fare))
     ]
     stretches = _stretch_params(wanted)
     connection = session.connection()
-    for of_cards in db.one_of(session, _TAPS.c.card_no, numbers):
+    for of_cards, of_card_days in zip(
+        db.one_of(session, _TAPS.c.card_no, numbers),
+        db.one_of(session, _RIDE_DAYS.c.card_no, numbers),
+        strict=True,
+    ):
         one_by_one = (
             select(
                 Tap.card_no,
@@ -1358,15 +1427,14 @@ def ride_history_of_cards(
         for card_no, at, amount, mode, line in connection.execute(one_by_one) if rides else ():
             found[card_no].rides.append(RideRow(mode or "", line or "", at, int(amount)))
         totals = (
-            select(Tap.card_no, *per_stretch)
+            select(_RIDE_DAYS.c.card_no, *per_stretch)
             .where(
-                of_cards,
-                Tap.tapped_at >= window.totals_from,
-                Tap.tapped_at < window.totals_until,
-                Tap.business_date.not_in(wanted),
-                _counted_ride(),
+                of_card_days,
+                day >= window.totals_from,
+                day < window.totals_until,
+                day.not_in(wanted),
             )
-            .group_by(Tap.card_no)  # in the index's order: no sort
+            .group_by(_RIDE_DAYS.c.card_no)  # in the key's order: no sort
         )
         for card_no, *sums in connection.execute(totals, stretches):
             day_totals = found[str(card_no)].day_totals
@@ -1395,24 +1463,17 @@ def _ride_history_statement(count: int) -> CompoundSelect[*tuple[Any, ...]]:
         _TAPS.c.business_date.in_(days),
         _counted_ride(),
     )
+    day = _RIDE_DAYS.c.business_date
     totals = (
-        select(
-            null(),
-            null(),
-            func.max(_TAPS.c.business_date),
-            func.sum(_fare_now(_TAPS)),
-            null(),
-            null(),
-        )
+        select(null(), null(), func.max(day), func.sum(_RIDE_DAYS.c.fare), null(), null())
         .where(
-            _TAPS.c.card_no == bindparam("card_no"),
-            _TAPS.c.tapped_at >= bindparam("totals_from", type_=_TAPS.c.tapped_at.type),
-            _TAPS.c.tapped_at < bindparam("totals_until", type_=_TAPS.c.tapped_at.type),
-            _TAPS.c.business_date.not_in(days),
-            _counted_ride(),
-            _stretch(_TAPS.c.business_date, count).is_not(None),
+            _RIDE_DAYS.c.card_no == bindparam("card_no"),
+            day >= bindparam("totals_from", type_=Date),
+            day < bindparam("totals_until", type_=Date),
+            day.not_in(days),
+            _stretch(day, count).is_not(None),
         )
-        .group_by(_stretch(_TAPS.c.business_date, count))
+        .group_by(_stretch(day, count))
     )
     return union_all(rides, totals)
 
@@ -1530,6 +1591,9 @@ def reverse_tap(session: Session, tap_id: int, *, reason: str) -> Tap:
         amount=tap.amount - tap.refunded,
     )
     now = clock.now()
+    merchant = session.get(Merchant, tap.merchant_id)
+    if tap.card_no is not None and merchant is not None and merchant.kind in TRANSIT_KINDS:
+        _count_ride_days(session, [(tap.card_no, tap.business_date, tap.refunded - tap.amount)])
     tap.status = TapStatus.REVERSED
     tap.reversal_transfer_id = transfer.id
     tap.reversed_at = now
@@ -1705,6 +1769,7 @@ def adjust_fares(session: Session, cuts: Sequence[FareCut]) -> list[FareAdjustme
             _TAPS.c.id,
             _TAPS.c.merchant_id,
             _TAPS.c.card_no,
+            _TAPS.c.business_date,
             _TAPS.c.status,
             _TAPS.c.amount,
             _TAPS.c.refunded,
@@ -1796,6 +1861,14 @@ def adjust_fares(session: Session, cuts: Sequence[FareCut]) -> list[FareAdjustme
             )
         )
     session.execute(_LOWER_TAP, lowered)
+    _count_ride_days(
+        session,
+        (
+            (tap.card_no, tap.business_date, cut.fare - (tap.amount - tap.refunded))
+            for cut in cuts
+            if merchants[(tap := taps[cut.tap_id]).merchant_id].kind in TRANSIT_KINDS
+        ),
+    )
     for held in list(session.identity_map.values()):
         if isinstance(held, Tap) and held.id in taps:
             session.expire(held)  # read again: its fare was lowered underneath

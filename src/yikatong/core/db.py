@@ -438,6 +438,20 @@ def copy_rows(
     raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", values)
 
 
+def execute_rows(session: Session, sql: str, values: Sequence[Sequence[Any]]) -> None:
+    """Run one statement (``?`` placeholders) for each row of plain values, already in the
+    database's own form (:func:`bind_converter`), in one ``executemany`` of the driver: for
+    statements ``copy_rows`` cannot be, such as an upsert of many rows."""
+    if not values:
+        return
+    raw: Any = session.connection().connection.driver_connection
+    if session.get_bind().dialect.name == "postgresql":
+        with raw.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), values)
+        return
+    raw.executemany(sql, values)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from tests.conftest import AuthHeaders
 from tests.integration.acquiring._kit import Device, Kit, Rider, send
 from yikatong.acquiring import service as acquiring
-from yikatong.acquiring.models import FareAdjustment, Tap, TapStatus
+from yikatong.acquiring.models import CardRideDay, FareAdjustment, Tap, TapStatus
 from yikatong.api.auth import issue_token
 from yikatong.core import clock
 from yikatong.ledger import service as ledger
@@ -157,6 +157,7 @@ def test_a_debt_owes_less_and_the_purse_pays_what_is_owed_now(kit: Kit) -> None:
     with kit.node.transaction() as session:
         [adjustment] = acquiring.fare_adjustments(session, tap_ids=[debt.id])
         assert (adjustment.amount, adjustment.transfer_id) == (100, None)
+        assert acquiring.ride_days_disagreeing(session) == []
     kit.fund(rider, transport=1000)  # the top-up collects both debts: 200 + 200
     assert kit.transport(rider) == 1000 - 400
     assert _tap(kit, debt.id).status is TapStatus.APPROVED
@@ -183,6 +184,10 @@ def test_a_reversal_after_an_adjustment_gives_back_what_is_left(kit: Kit) -> Non
         merchant = acquiring.get_merchant(session, "qd-bus")
         assert ledger.balance(session, merchant.acquired_account_id) == 0
         assert all(row.balanced for row in acquiring.reconcile(session, dt.date(2025, 3, 10)))
+        # The reversed ride costs nothing now; the other one its 200 (what the rider paid).
+        assert acquiring.ride_days_disagreeing(session) == []
+        day = session.get(CardRideDay, (rider.card_no, dt.date(2025, 3, 10)))
+        assert day is not None and day.fare == 200
 
 
 def test_an_adjustment_after_clearing_nets_in_the_next_run_and_the_file(
@@ -354,3 +359,5 @@ def test_buses_uploading_in_any_order_leave_no_ride_dearer_than_in_time_order(ki
         spent = sum(50_000 - transit.transport_balance(session, rider.card_no) for rider in riders)
         assert spent == sum(t.amount - t.refunded for t in taps)
         assert ledger.trial_balance(session).balanced
+        # The cards' day totals that price the month's cap agree with the taps.
+        assert acquiring.ride_days_disagreeing(session) == []
