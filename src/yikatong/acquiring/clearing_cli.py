@@ -62,11 +62,13 @@ def run(
 
 @app.command("reconcile")
 def reconcile(date: str = typer.Option(..., "--date", help="Business date YYYY-MM-DD")) -> None:
-    """Uploads versus clearing per merchant, and taps versus the ledger; exit 1 if unbalanced."""
+    """Uploads versus clearing per merchant, and taps versus the ledger; the cards' ride-day
+    totals (乘车日累计) versus their rides; exit 1 if anything disagrees."""
     day = _date(date)
     node = open_from_environment()
     with node.transaction() as session:
         rows = service.reconcile(session, day)
+        ride_days = service.ride_days_disagreeing(session, business_date=day)
     table = Table(title=f"reconciliation of {day.isoformat()}")
     for column in (
         "merchant",
@@ -91,5 +93,15 @@ def reconcile(date: str = typer.Option(..., "--date", help="Business date YYYY-M
             "yes" if r.balanced else "NO",
         )
     console.print(table)
-    if not all(r.balanced for r in rows):
+    if ride_days:
+        card_no, _, kept, counted = ride_days[0]
+        cards = "1 card" if len(ride_days) == 1 else f"{len(ride_days)} cards"
+        console.print(
+            f"[red]The ride-day totals of {cards} disagree with the rides[/red] (card "
+            f"{card_no}: {format_yuan(kept)} kept, {format_yuan(counted)} from the rides); "
+            "pricing the month's cap reads them"
+        )
+    else:
+        console.print("The cards' ride-day totals agree with their rides.")
+    if not all(r.balanced for r in rows) or ride_days:
         raise typer.Exit(1)

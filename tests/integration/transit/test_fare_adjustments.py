@@ -16,7 +16,7 @@ import random
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.conftest import AuthHeaders
+from tests.conftest import AuthHeaders, Ykt
 from tests.integration.acquiring._kit import Device, Kit, Rider, send
 from yikatong.acquiring import service as acquiring
 from yikatong.acquiring.models import CardRideDay, FareAdjustment, Tap, TapStatus
@@ -361,3 +361,29 @@ def test_buses_uploading_in_any_order_leave_no_ride_dearer_than_in_time_order(ki
         assert ledger.trial_balance(session).balanced
         # The cards' day totals that price the month's cap agree with the taps.
         assert acquiring.ride_days_disagreeing(session) == []
+
+
+def test_reconciliation_tells_a_ride_day_total_that_disagrees_with_the_rides(
+    kit: Kit, ykt: Ykt
+) -> None:
+    """The day totals that price the month's cap are checked against the rides: a total
+    changed underneath (a bad restore, a hand edit) fails the reconciliation, naming the card."""
+    _buses(kit)
+    rider = kit.rider()
+    kit.fund(rider, transport=5000)
+    _late_transfer(kit, rider)
+    agreeing = ykt("clearing", "reconcile", "--date", "2025-03-10")
+    assert agreeing.exit_code == 0, agreeing.output
+    assert "ride-day totals agree" in agreeing.output
+    with kit.node.transaction() as session:
+        day = session.get(CardRideDay, (rider.card_no, dt.date(2025, 3, 10)))
+        assert day is not None and day.fare == 400  # 200, then 300 less the 100 refunded
+        day.fare = 1400
+    report = ykt("clearing", "reconcile", "--date", "2025-03-10")
+    assert report.exit_code == 1, report.output
+    assert "ride-day totals of 1 card disagree" in report.output
+    assert rider.card_no in report.output
+    with kit.node.transaction() as session:
+        assert acquiring.ride_days_disagreeing(session) == [
+            (rider.card_no, dt.date(2025, 3, 10), 1400, 400)
+        ]
