@@ -439,9 +439,10 @@ def copy_rows(
 
 
 def execute_rows(session: Session, sql: str, values: Sequence[Sequence[Any]]) -> None:
-    """Run one statement (``?`` placeholders) for each row of plain values, already in the
-    database's own form (:func:`bind_converter`), in one ``executemany`` of the driver: for
-    statements ``copy_rows`` cannot be, such as an upsert of many rows."""
+    """Run one statement (``?`` placeholders, and no other ``?`` in it) for each row of plain
+    values, already in the database's own form (:func:`bind_converter`), in one
+    ``executemany`` of the driver: for statements ``copy_rows`` cannot be, such as an upsert of
+    many rows."""
     if not values:
         return
     raw: Any = session.connection().connection.driver_connection
