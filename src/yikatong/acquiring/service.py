@@ -1861,14 +1861,13 @@ def adjust_fares(session: Session, cuts: Sequence[FareCut]) -> list[FareAdjustme
             )
         )
     session.execute(_LOWER_TAP, lowered)
-    _count_ride_days(
-        session,
-        (
-            (tap.card_no, tap.business_date, cut.fare - (tap.amount - tap.refunded))
-            for cut in cuts
-            if merchants[(tap := taps[cut.tap_id]).merchant_id].kind in TRANSIT_KINDS
-        ),
-    )
+    # The rides' day totals lose the cuts (``taps`` holds the fares as they were before).
+    cut_fares: list[tuple[str, dt.date, int]] = []
+    for cut in cuts:
+        tap = taps[cut.tap_id]
+        if merchants[tap.merchant_id].kind in TRANSIT_KINDS:
+            cut_fares.append((tap.card_no, tap.business_date, cut.fare - tap.amount + tap.refunded))
+    _count_ride_days(session, cut_fares)
     for held in list(session.identity_map.values()):
         if isinstance(held, Tap) and held.id in taps:
             session.expire(held)  # read again: its fare was lowered underneath
