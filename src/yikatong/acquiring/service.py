@@ -531,6 +531,7 @@ _TAPS = cast(Table, Tap.__table__)
 _TERMINALS = cast(Table, Terminal.__table__)
 _MERCHANTS = cast(Table, Merchant.__table__)
 _RIDE_DAYS = cast(Table, CardRideDay.__table__)
+_RIDES = (TapStatus.APPROVED, TapStatus.DEBT)  # taps that count as rides (charged or owed)
 # Adds to a card's day total, creating it at the first ride (both backends' upsert).
 _ADD_TO_RIDE_DAY = (
     "INSERT INTO acquiring_card_ride_day (card_no, business_date, fare) VALUES (?, ?, ?) "
@@ -1245,7 +1246,7 @@ def rides_of_card(
                 Tap.card_no == card_no,
                 Tap.tapped_at >= since,
                 Tap.tapped_at < until,
-                Tap.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
+                Tap.status.in_(_RIDES),
                 Tap.merchant_id.in_(transit),
             )
             .order_by(Tap.tapped_at, Tap.id)
@@ -1340,13 +1341,10 @@ def _at_transit_merchant(merchant_id: ColumnElement[int]) -> ColumnElement[bool]
     return (merchant_id + 0).in_(transit)
 
 
-_RIDES = (TapStatus.APPROVED, TapStatus.DEBT)  # taps that count as rides (charged or owed)
-
-
 def _counted_ride() -> ColumnElement[bool]:
     """A tap that counts as a ride for the fare rules: charged or owed, at a bus or metro."""
     return and_(
-        _TAPS.c.status.in_((TapStatus.APPROVED, TapStatus.DEBT)),
+        _TAPS.c.status.in_(_RIDES),
         _at_transit_merchant(_TAPS.c.merchant_id),
     )
 
@@ -1592,7 +1590,8 @@ def reverse_tap(session: Session, tap_id: int, *, reason: str) -> Tap:
     )
     now = clock.now()
     merchant = session.get(Merchant, tap.merchant_id)
-    if tap.card_no is not None and merchant is not None and merchant.kind in TRANSIT_KINDS:
+    assert merchant is not None  # a tap's merchant is a foreign key
+    if tap.card_no is not None and merchant.kind in TRANSIT_KINDS:
         _count_ride_days(session, [(tap.card_no, tap.business_date, tap.refunded - tap.amount)])
     tap.status = TapStatus.REVERSED
     tap.reversal_transfer_id = transfer.id
@@ -1787,7 +1786,7 @@ def adjust_fares(session: Session, cuts: Sequence[FareCut]) -> list[FareAdjustme
         tap = taps.get(cut.tap_id)
         if tap is None:
             raise NotFound(f"no tap with id {cut.tap_id}", tap_id=cut.tap_id)
-        if tap.status not in (TapStatus.APPROVED, TapStatus.DEBT) or not tap.card_no:
+        if tap.status not in _RIDES or not tap.card_no:
             raise Conflict(
                 f"tap {cut.tap_id} is {tap.status}; only rides charged or owed are adjusted",
                 tap_id=cut.tap_id,
@@ -2225,7 +2224,7 @@ def ride_life_signs(
         .where(
             merchant.kind.in_(sorted(TRANSIT_KINDS)),
             tap.resident_id.is_not(None),
-            tap.status.in_([TapStatus.APPROVED, TapStatus.DEBT]),
+            tap.status.in_(_RIDES),
             tap.business_date >= since,
             tap.business_date <= until,
         )

@@ -199,9 +199,6 @@ class RideHistory:
         # Per detailed day: the totals of the other days of its month before it (asked once
         # per ride priced, the same for every ride of the day).
         self._month_before: dict[dt.date, int] = {}
-        # The instant ``up_to`` was last asked about, in POSIX seconds: pricing asks about a
-        # ride, then adds it.
-        self._asked: tuple[dt.datetime | None, float] = (None, 0.0)
         for ride in rides if in_time_order else sorted(rides, key=_at):
             day = local_day(ride.at)
             if not self.covers(day):
@@ -218,8 +215,7 @@ class RideHistory:
         """Remember a ride just priced, in its place in time (``day``: its local day, when the
         caller knows it already)."""
         self._require(local_day(ride.at) if day is None else day)
-        asked, stamp = self._asked
-        times, at = self._times, stamp if asked is ride.at else ride.at.timestamp()
+        times, at = self._times, ride.at.timestamp()
         if not times or at >= times[-1]:
             self._rides.append(ride)
             times.append(at)
@@ -248,9 +244,7 @@ class RideHistory:
             day = local_day(at)
         self._require(day)
         times, charges = self._times, self._charges
-        stamp = at.timestamp()
-        self._asked = (at, stamp)
-        end = bisect.bisect_right(times, stamp)
+        end = bisect.bisect_right(times, at.timestamp())
         # In time order a day's rides, and the month's before it, lie next to each other.
         midnight, first_of_month = _day_starts(day)
         today = bisect.bisect_left(times, midnight, 0, end)
