@@ -190,3 +190,26 @@ def test_0009_fills_the_cards_ride_days_from_the_rides_recorded(db_url: str) -> 
         migrate.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def test_0010_leaves_room_on_the_payment_lines_pages_on_postgresql(db_url: str) -> None:
+    """Lines' pages are half filled on PostgreSQL (updates stay on the page); undone, the table
+    is back to the default fill. SQLite has no such setting and the step changes nothing."""
+    engine = db.make_engine(db_url)
+    options = text("SELECT reloptions FROM pg_class WHERE relname = 'benefit_payment_line'")
+    try:
+        migrate.upgrade(engine)
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as connection:
+                assert connection.scalar(options) == ["fillfactor=50"]
+        migrate.downgrade(engine, "0009")
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as connection:
+                assert connection.scalar(options) is None
+        migrate.upgrade(engine)
+        db.import_all_models()
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"render_as_batch": True})
+            assert compare_metadata(context, db.Base.metadata) == []
+    finally:
+        engine.dispose()
