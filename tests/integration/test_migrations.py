@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import IntegrityError
 
 from yikatong.core import db, migrate
 
@@ -212,4 +214,89 @@ def test_0010_leaves_room_on_the_payment_lines_pages_on_postgresql(db_url: str) 
             context = MigrationContext.configure(connection, opts={"render_as_batch": True})
             assert compare_metadata(context, db.Base.metadata) == []
     finally:
+        engine.dispose()
+
+
+def test_a_node_holding_linked_payment_lines_upgrades_with_its_foreign_keys_on(
+    db_url: str,
+) -> None:
+    """0007 rebuilds the payment line table on SQLite (new table, rows copied, old table
+    dropped). Lines that other rows point at (a re-queued line, an arrear paid by a line) must
+    not stop the upgrade of a node whose connections enforce foreign keys, and the links
+    survive it. The rows are written without their other parents (foreign keys off, as for
+    0006); the upgrade only refuses links that it broke itself."""
+    sqlite = db_url.startswith("sqlite")
+    raw = create_engine(db_url) if sqlite else db.make_engine(db_url)
+    line = text(
+        "INSERT INTO benefit_payment_line (id, batch_id, programme_id, resident_id, period, "
+        "attempt, amount, status, requeued_from_id) "
+        "VALUES (:id, 1, 1, 7, '2026-10-01', :attempt, 150000, :status, :requeued)"
+    )
+    arrear = text(
+        "INSERT INTO benefit_arrear (id, beneficiary_id, programme_id, resident_id, period, "
+        "amount, reason, line_id, created_at) "
+        "VALUES (1, 1, 1, 7, '2026-10-01', 150000, 'resumed', 2, '2026-11-01 00:00:00+00:00')"
+    )
+    try:
+        migrate.upgrade(raw, "0006")
+        with raw.begin() as connection:
+            if not sqlite:
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            connection.execute(line, {"id": 1, "attempt": 1, "status": "failed", "requeued": None})
+            connection.execute(line, {"id": 2, "attempt": 2, "status": "paid", "requeued": 1})
+            connection.execute(arrear)
+        raw.dispose()
+        node_engine = db.make_engine(db_url)  # the node's own: foreign keys enforced
+        try:
+            migrate.upgrade(node_engine)
+            with node_engine.connect() as connection:
+                lines = connection.execute(
+                    text("SELECT id, requeued_from_id FROM benefit_payment_line ORDER BY id")
+                ).all()
+                linked = connection.scalar(text("SELECT line_id FROM benefit_arrear"))
+            assert [tuple(r) for r in lines] == [(1, None), (2, 1)]
+            assert linked == 2
+            migrate.downgrade(node_engine, "0006")
+            migrate.upgrade(node_engine)
+        finally:
+            node_engine.dispose()
+    finally:
+        raw.dispose()
+
+
+def test_migration_steps_that_leave_a_row_pointing_at_nothing_change_nothing(
+    db_url: str,
+) -> None:
+    """The steps run with SQLite's foreign keys off; a row they leave pointing at nothing
+    refuses the whole transaction (PostgreSQL refuses the statement itself). Rows that pointed
+    at nothing before are not the steps' doing and do not refuse it."""
+    sqlite = db_url.startswith("sqlite")
+    engine = db.make_engine(db_url)
+    line = text(
+        "INSERT INTO benefit_payment_line (id, batch_id, programme_id, resident_id, period, "
+        "attempt, amount, status, requeued_from_id) "
+        "VALUES (:id, 1, 1, 7, '2026-10-01', :id, 150000, 'failed', :requeued)"
+    )
+    raw = create_engine(db_url) if sqlite else engine  # SQLite's own default: keys off
+    try:
+        migrate.upgrade(engine)
+        with raw.begin() as connection:
+            if not sqlite:
+                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            connection.execute(line, {"id": 1, "requeued": None})
+            connection.execute(line, {"id": 2, "requeued": 1})
+        with (
+            pytest.raises((RuntimeError, IntegrityError)) as refused,
+            migrate._migrating(engine) as connection,
+        ):
+            connection.exec_driver_sql("DELETE FROM benefit_payment_line WHERE id = 1")
+        if sqlite:
+            assert "benefit_payment_line row 2 → benefit_payment_line" in str(refused.value)
+        with engine.connect() as connection:
+            ids = connection.scalars(text("SELECT id FROM benefit_payment_line ORDER BY id"))
+            assert list(ids) == [1, 2]
+            if sqlite:
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        raw.dispose()
         engine.dispose()
