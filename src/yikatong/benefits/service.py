@@ -733,6 +733,8 @@ def generate_batch(
     ).one()
     batch.line_count = int(count)
     batch.total = int(total)
+    if count >= db.ANALYZE_ROWS:
+        db.analyze(session, PaymentLine.__tablename__)
     session.flush()
     return batch
 

@@ -487,6 +487,28 @@ def import_all_models() -> None:
 
 _PLAN_METHODS = frozenset({"seqscan", "nestloop"})
 
+# A statement that adds at least this many rows to a table has its statistics refreshed after.
+ANALYZE_ROWS = 10_000
+
+
+def analyze(session: Session, *tables: str) -> None:
+    """Refresh PostgreSQL's statistics of ``tables`` in the caller's transaction, its own new
+    rows counted, after a statement that grew them by a batch (``ANALYZE_ROWS`` or more).
+
+    Autovacuum looks again only a while after a commit. Until then the statements that follow,
+    in this transaction or the next (approving the batch just drawn up, reconciling it against
+    the transfers just posted), are planned as if the tables had their old size: on a node's
+    first batch, as if they were empty, and PostgreSQL then scans one table once per row of
+    the other. SQLite keeps no statistics unless asked: nothing changes there.
+    """
+    unknown = [table for table in tables if table not in Base.metadata.tables]
+    if unknown:
+        raise ValueError(f"not tables of the platform: {', '.join(unknown)}")
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in tables:
+        session.execute(text(f'ANALYZE "{table}"'))
+
 
 @contextmanager
 def planned_without(session: Session, *methods: str) -> Iterator[None]:

@@ -1449,6 +1449,8 @@ def post_fanout(
     first_id: int | None = None
     if sqlite and order_by is not None:
         first_id = top + 1 if _highest_transfer_id(session) == top + count else None
+    if count >= db.ANALYZE_ROWS:
+        db.analyze(session, _TRANSFERS.name)
     _apply(debit, credit, TransferKind.POSTED, int(total))
     _write_counters(session, locked.values())
     return Fanout(int(count), Fen(int(total)), first_id)
@@ -1497,16 +1499,13 @@ def _refuse_fanout_total(debit: _Counters, credit: _Counters, total: int) -> Non
 
 def transfers_total(session: Session, transfer_ids: Select[*tuple[Any, ...]]) -> Fen:
     """The sum in fen of the transfers whose ids a query selects (its first column), in one
-    statement: a business table checks what the ledger moved for its rows without loading one.
-
-    Each chosen id looks its transfer up through the primary key. Right after a batch added a
-    million rows, PostgreSQL's statistics may still call both tables nearly empty; left to
-    choose, it then loops over the ledger and scans the chosen rows once per transfer.
-    """
-    chosen = select(next(iter(transfer_ids.subquery().c)).label("id")).distinct().subquery()
-    amount = select(_TRANSFERS.c.amount).where(_TRANSFERS.c.id == chosen.c.id).scalar_subquery()
-    with db.planned_without(session, "seqscan"):
-        total = session.scalar(select(func.coalesce(func.sum(amount), 0)).select_from(chosen))
+    statement: a business table checks what the ledger moved for its rows without loading one."""
+    chosen = transfer_ids.subquery()
+    total = session.scalar(
+        select(func.coalesce(func.sum(_TRANSFERS.c.amount), 0)).where(
+            _TRANSFERS.c.id.in_(select(next(iter(chosen.c))))
+        )
+    )
     return Fen(int(total or 0))
 
 
