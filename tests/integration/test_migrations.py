@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import IntegrityError
 
 from yikatong.core import db, migrate
+
+
+def _keys_off_engine(db_url: str) -> Engine:
+    """An engine whose rows may be written without their parents: SQLite's own default (a
+    plain engine, foreign keys off); on PostgreSQL the node's, with ``_without_parents``."""
+    return create_engine(db_url) if db_url.startswith("sqlite") else db.make_engine(db_url)
+
+
+@contextmanager
+def _without_parents(engine: Engine) -> Iterator[Connection]:
+    """A transaction of ``_keys_off_engine`` whose rows may name parents that do not exist
+    (PostgreSQL's replica role skips the foreign-key triggers)."""
+    with engine.begin() as connection:
+        if engine.dialect.name != "sqlite":
+            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        yield connection
 
 
 def _index_definitions(engine: Engine, table: str) -> dict[str, str]:
@@ -66,8 +85,7 @@ def test_0006_records_that_every_earlier_clawback_went_to_the_budget(db_url: str
     """Refunds written under 0005 keep their meaning: a clawback then always went back to the
     campaign budget. The refund rows are written without their parents, so foreign keys are
     off: SQLite's own default (a plain engine), PostgreSQL's replica role for the insert."""
-    sqlite = db_url.startswith("sqlite")
-    engine = create_engine(db_url) if sqlite else db.make_engine(db_url)
+    engine = _keys_off_engine(db_url)
     refund = text(
         "INSERT INTO voucher_refund (id, voucher_id, campaign_id, merchant_id, terminal_no, "
         "refund_ref, amount, clawback, resident_refund, order_left, transfer_id, created_at) "
@@ -75,9 +93,7 @@ def test_0006_records_that_every_earlier_clawback_went_to_the_budget(db_url: str
     )
     try:
         migrate.upgrade(engine, "0005")
-        with engine.begin() as connection:
-            if not sqlite:
-                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        with _without_parents(engine) as connection:
             for row_id, clawback in ((1, 600), (2, 0)):
                 connection.execute(
                     refund,
@@ -127,8 +143,7 @@ def test_0009_fills_the_cards_ride_days_from_the_rides_recorded(db_url: str) -> 
     """Each card's day total is what its charged or owed bus and metro rides of the day cost
     now; a reversed or declined tap and a canteen meal count for nothing. The taps are written
     without their parents, so foreign keys are off (as for 0006)."""
-    sqlite = db_url.startswith("sqlite")
-    engine = create_engine(db_url) if sqlite else db.make_engine(db_url)
+    engine = _keys_off_engine(db_url)
     merchant = text(
         "INSERT INTO acquiring_merchant (id, code, name, kind, acquired_account_id, "
         "settlement_account_id, created_at) VALUES (:id, :code, :code, :kind, 1, 2, :at)"
@@ -151,9 +166,7 @@ def test_0009_fills_the_cards_ride_days_from_the_rides_recorded(db_url: str) -> 
     ]
     try:
         migrate.upgrade(engine, "0008")
-        with engine.begin() as connection:
-            if not sqlite:
-                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        with _without_parents(engine) as connection:
             for merchant_id, code, kind in (
                 (1, "bus", "bus"),
                 (2, "metro", "metro"),
@@ -194,29 +207,6 @@ def test_0009_fills_the_cards_ride_days_from_the_rides_recorded(db_url: str) -> 
         engine.dispose()
 
 
-def test_0010_leaves_room_on_the_payment_lines_pages_on_postgresql(db_url: str) -> None:
-    """Lines' pages are half filled on PostgreSQL (updates stay on the page); undone, the table
-    is back to the default fill. SQLite has no such setting and the step changes nothing."""
-    engine = db.make_engine(db_url)
-    options = text("SELECT reloptions FROM pg_class WHERE relname = 'benefit_payment_line'")
-    try:
-        migrate.upgrade(engine)
-        if engine.dialect.name == "postgresql":
-            with engine.connect() as connection:
-                assert connection.scalar(options) == ["fillfactor=50"]
-        migrate.downgrade(engine, "0009")
-        if engine.dialect.name == "postgresql":
-            with engine.connect() as connection:
-                assert connection.scalar(options) is None
-        migrate.upgrade(engine)
-        db.import_all_models()
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"render_as_batch": True})
-            assert compare_metadata(context, db.Base.metadata) == []
-    finally:
-        engine.dispose()
-
-
 def test_a_node_holding_linked_payment_lines_upgrades_with_its_foreign_keys_on(
     db_url: str,
 ) -> None:
@@ -225,8 +215,7 @@ def test_a_node_holding_linked_payment_lines_upgrades_with_its_foreign_keys_on(
     not stop the upgrade of a node whose connections enforce foreign keys, and the links
     survive it. The rows are written without their other parents (foreign keys off, as for
     0006); the upgrade only refuses links that it broke itself."""
-    sqlite = db_url.startswith("sqlite")
-    raw = create_engine(db_url) if sqlite else db.make_engine(db_url)
+    raw = _keys_off_engine(db_url)
     line = text(
         "INSERT INTO benefit_payment_line (id, batch_id, programme_id, resident_id, period, "
         "attempt, amount, status, requeued_from_id) "
@@ -239,9 +228,7 @@ def test_a_node_holding_linked_payment_lines_upgrades_with_its_foreign_keys_on(
     )
     try:
         migrate.upgrade(raw, "0006")
-        with raw.begin() as connection:
-            if not sqlite:
-                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        with _without_parents(raw) as connection:
             connection.execute(line, {"id": 1, "attempt": 1, "status": "failed", "requeued": None})
             connection.execute(line, {"id": 2, "attempt": 2, "status": "paid", "requeued": 1})
             connection.execute(arrear)
@@ -277,12 +264,10 @@ def test_migration_steps_that_leave_a_row_pointing_at_nothing_change_nothing(
         "attempt, amount, status, requeued_from_id) "
         "VALUES (:id, 1, 1, 7, '2026-10-01', :id, 150000, 'failed', :requeued)"
     )
-    raw = create_engine(db_url) if sqlite else engine  # SQLite's own default: keys off
+    raw = _keys_off_engine(db_url)
     try:
         migrate.upgrade(engine)
-        with raw.begin() as connection:
-            if not sqlite:
-                connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        with _without_parents(raw) as connection:
             connection.execute(line, {"id": 1, "requeued": None})
             connection.execute(line, {"id": 2, "requeued": 1})
         with (

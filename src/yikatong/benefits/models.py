@@ -180,11 +180,6 @@ class PaymentLine(Base):
         # A line is re-queued at most once; the few re-queued lines alone are indexed.
         index_where_set("benefit_payment_line", "requeued_from_id", unique=True),
         CheckConstraint("amount > 0", name="amount_positive"),
-        # Room on each page for a line's new versions: approval links every line of a batch to
-        # its transfer, the bank's return file marks it paid or failed. With the room,
-        # PostgreSQL writes the new version beside the old (a HOT update) instead of adding an
-        # entry to each index of the table.
-        {"postgresql_with": {"fillfactor": 50}},
     )
 
 
