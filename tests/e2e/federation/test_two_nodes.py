@@ -28,7 +28,13 @@ def test_notes_cross_over_http_once_and_in_order(two_cities: dict[str, City]) ->
         what="Jinan to apply 20 notes",
     )
     assert jinan.applied_notes(QINGDAO, "notes") == list(enumerate(texts, start=1))
-    assert qingdao.undelivered(JINAN) == 0
+    # Jinan applies a note before it answers; Qingdao records the delivery once the answer is
+    # back, a moment later.
+    wait_until(
+        lambda: qingdao.undelivered(JINAN) == 0,
+        timeout=30,
+        what="Qingdao to record every note delivered",
+    )
 
     status = httpx.get(
         f"{jinan.url}/api/v1/federation/status", headers=jinan.admin_headers()
