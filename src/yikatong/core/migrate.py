@@ -12,6 +12,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
+from yikatong.core.errors import Conflict
+
 
 def alembic_config(url: str | None = None) -> Config:
     config = Config()
@@ -35,10 +37,10 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
     SQLite changes a table's constraints by rebuilding it: a new table, the rows copied, the
     old one dropped. With foreign keys enforced, as on a node's connections, dropping a table
     that other rows point at (a line re-queued from another, an arrear paid by a line) fails.
-    So they are off while the steps run, as SQLite's own procedure for altering a table says,
-    and before the transaction commits, any row that the steps left pointing at nothing refuses
-    the upgrade and rolls it back. (The check reads every foreign key of the database, before
-    and after: 6.5 s for a 1.8 GB node.)
+    So they are off while the steps run, as SQLite's own procedure for altering a table says.
+    Before the transaction commits, any row that the steps left pointing at nothing refuses
+    the upgrade (``Conflict``: ``ykt db upgrade`` says so and exits 4) and rolls it back. The
+    check reads every foreign key of the database, before and after: 6.5 s for a 1.8 GB node.
     """
     with engine.connect() as connection:
         if engine.dialect.name != "sqlite":
@@ -56,7 +58,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                 broken = _dangling(raw) - before
                 if broken:
                     table, rowid, parent = sorted(broken, key=str)[0]
-                    raise RuntimeError(
+                    raise Conflict(
                         f"the migration left {len(broken)} row(s) pointing at nothing, e.g. "
                         f"{table} row {rowid} → {parent}; nothing was changed"
                     )
