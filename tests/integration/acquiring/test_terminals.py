@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event, text
 
 from tests.conftest import AuthHeaders, Ykt
 from tests.integration.acquiring._kit import Kit, send
+from tests.support.pgcluster import PgCluster
 from yikatong.acquiring import service
+from yikatong.core import db
 from yikatong.core.errors import Unauthorized
+from yikatong.core.settings import Settings
+from yikatong.node import Node, set_current
 
 PAY = "/api/v1/terminal/payments"
 
@@ -107,6 +119,102 @@ def test_authentication_consumes_nothing_when_the_signature_is_wrong(shop: Kit) 
                 body=b"{}",
             )
         assert service.get_terminal(session, "SHOP-0008").last_request_seq == 0
+
+
+def test_the_terminals_merchant_is_read_with_it_and_kept_for_the_request(shop: Kit) -> None:
+    """Every terminal request needs the terminal's merchant. It is read in the same statement as
+    the terminal and kept in the session: looking it up again later in the request asks the
+    database nothing, even after a garbage collection (a session holds what it has read only
+    as long as something else refers to it)."""
+    device = shop.device("SHOP-0009", "qd-shop")
+    headers = device.headers("POST", PAY, b"{}")
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    engine = shop.node.engine
+    with shop.node.transaction() as session:
+        terminal = service.authenticate_terminal(
+            session,
+            terminal_no=headers["X-Terminal"],
+            timestamp=headers["X-Timestamp"],
+            seq=headers["X-Sequence"],
+            signature=headers["X-Signature"],
+            method="POST",
+            path=PAY,
+            body=b"{}",
+        )
+        gc.collect()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            merchant = service.merchant_of(session, terminal)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+    assert merchant.code == "qd-shop"
+    assert statements == []
+
+
+@pytest.fixture
+def pg_node(pg_cluster: PgCluster, tmp_path: Path) -> Iterator[Node]:
+    url = pg_cluster.create_database(f"terminals_{os.getpid()}")
+    opened = Node.open(Settings(data_dir=tmp_path / "node", database_url=url, demo=True))
+    db.create_schema(opened.engine)
+    set_current(opened)
+    yield opened
+    set_current(None)
+    opened.close()
+
+
+def test_a_terminal_retired_while_its_request_waits_is_refused(pg_node: Node) -> None:
+    """PostgreSQL: a request reads the terminal as active, then waits for the row while a clerk
+    retires it. The request's sequence update reads the terminal as the clerk left it, and the
+    request is refused without consuming its sequence."""
+    shop = Kit(pg_node)
+    shop.merchant("qd-shop", "shop")
+    device = shop.device("SHOP-0010", "qd-shop")
+    headers = device.headers("POST", PAY, b"{}")
+    outcome: list[BaseException | str] = []
+
+    def request() -> None:
+        try:
+            with pg_node.transaction() as session:
+                service.authenticate_terminal(
+                    session,
+                    terminal_no=headers["X-Terminal"],
+                    timestamp=headers["X-Timestamp"],
+                    seq=headers["X-Sequence"],
+                    signature=headers["X-Signature"],
+                    method="POST",
+                    path=PAY,
+                    body=b"{}",
+                )
+            outcome.append("accepted")
+        except BaseException as exc:  # reported below
+            outcome.append(exc)
+
+    with pg_node.transaction() as clerk:
+        service.retire_terminal(clerk, "SHOP-0010")  # holds the row until committed
+        waiting = threading.Thread(target=request)
+        waiting.start()
+        deadline = time.monotonic() + 20
+        with pg_node.engine.connect() as watch:
+            while time.monotonic() < deadline:
+                blocked = watch.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                ).scalar_one()
+                if blocked:
+                    break
+                time.sleep(0.02)
+        assert blocked == 1, outcome  # the request waits for the clerk's row
+    waiting.join(20)
+    assert len(outcome) == 1 and isinstance(outcome[0], Unauthorized), outcome
+    assert "retired" in str(outcome[0])
+    with pg_node.transaction() as session:
+        assert service.get_terminal(session, "SHOP-0010").last_request_seq == 0
 
 
 def test_registration_refuses_bad_input_and_duplicates(
