@@ -37,6 +37,7 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    literal,
     null,
     or_,
     select,
@@ -45,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.expression import BindParameter, ColumnElement, CompoundSelect
+from sqlalchemy.sql.expression import ColumnElement, CompoundSelect
 
 from yikatong.acquiring.models import (
     TRANSIT_KINDS,
@@ -1341,14 +1342,21 @@ def _at_transit_merchant(merchant_id: ColumnElement[int]) -> ColumnElement[bool]
     """A card's taps at bus and metro merchants. ``+ 0`` keeps the merchant out of the index
     choice: without statistics SQLite would find a few cards' rides through the merchant-date
     index, walking every rider's taps of the merchant's days, instead of the cards' own."""
-    transit = select(_MERCHANTS.c.id).where(_MERCHANTS.c.kind.in_(TRANSIT_KINDS))
+    transit = select(_MERCHANTS.c.id).where(_one_of_fixed(_MERCHANTS.c.kind, TRANSIT_KINDS))
     return (merchant_id + 0).in_(transit)
+
+
+def _one_of_fixed(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN (...)`` of values fixed in the code, each its own parameter: a list given
+    to ``in_`` is expanded into the statement's text anew at every execution (the ride
+    history of an online authorisation took 118 µs with its lists, 73 µs without)."""
+    return column.in_([literal(value, column.type) for value in values])
 
 
 def _counted_ride() -> ColumnElement[bool]:
     """A tap that counts as a ride for the fare rules: charged or owed, at a bus or metro."""
     return and_(
-        _TAPS.c.status.in_(_RIDES),
+        _one_of_fixed(_TAPS.c.status, _RIDES),
         _at_transit_merchant(_TAPS.c.merchant_id),
     )
 
@@ -1449,8 +1457,9 @@ def ride_history_of_cards(
 @functools.cache
 def _ride_history_statement(count: int) -> CompoundSelect[*tuple[Any, ...]]:
     """Both halves of ``ride_history_of_cards`` for one card and ``count`` asked days, in one
-    statement, built once per count (online authorisation asks two days)."""
-    days: BindParameter[list[dt.date]] = bindparam("days", expanding=True)
+    statement, built once per count (online authorisation asks two days), with a parameter
+    per day (``_one_of_fixed``)."""
+    days = [bindparam(f"day_{i}", type_=Date) for i in range(count)]
     rides = select(
         _TAPS.c.id,
         _TAPS.c.tapped_at,
@@ -1491,7 +1500,7 @@ def ride_history_of_card(session: Session, card_no: str, *, days: Iterable[dt.da
         _ride_history_statement(len(wanted)),
         {
             "card_no": card_no,
-            "days": wanted,
+            **{f"day_{i}": day for i, day in enumerate(wanted)},
             "rides_from": window.rides_from,
             "rides_until": window.rides_until,
             "totals_from": window.totals_from,

@@ -594,9 +594,10 @@ def _lock_accounts(session: Session, ids: Iterable[int]) -> dict[int, _Counters]
 
 
 # Built once, for the single postings (compiled and cached by SQLAlchemy on first use).
-_LOCK_FEW = (
+# (Two parameters, not an expanding list: that is rendered into the text anew each time.)
+_LOCK_PAIR = (
     select(*_COUNTER_COLUMNS)
-    .where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+    .where(_ACCOUNTS.c.id.in_([bindparam("first"), bindparam("second")]))
     .order_by(_ACCOUNTS.c.id)
     .with_for_update()
 )
@@ -617,7 +618,7 @@ _ADD_TO_COUNTERS = (
 def _lock_pair(session: Session, first: int, second: int) -> dict[int, _Counters]:
     """``_lock_accounts`` of a posting's two accounts, with a statement built once."""
     locked: dict[int, _Counters] = {}
-    for row in session.execute(_LOCK_FEW, {"ids": sorted({first, second})}):
+    for row in session.execute(_LOCK_PAIR, {"first": first, "second": second}):
         counters = _Counters.of_row(row)
         locked[counters.id] = counters
     return locked
