@@ -206,6 +206,7 @@ def test_a_terminal_retired_while_its_request_waits_is_refused(pg_node: Node) ->
                         "WHERE wait_event_type = 'Lock' AND datname = current_database()"
                     )
                 ).scalar_one()
+                watch.rollback()  # a transaction sees one snapshot of pg_stat_activity
                 if blocked:
                     break
                 time.sleep(0.02)
