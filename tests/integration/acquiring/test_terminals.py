@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, text
+from sqlalchemy.orm import Session
 
 from tests.conftest import AuthHeaders, Ykt
 from tests.integration.acquiring._kit import Kit, send
 from tests.support.pgcluster import PgCluster
 from yikatong.acquiring import service
+from yikatong.acquiring.models import Terminal
 from yikatong.core import db
 from yikatong.core.errors import Unauthorized
 from yikatong.core.settings import Settings
@@ -121,6 +123,20 @@ def test_authentication_consumes_nothing_when_the_signature_is_wrong(shop: Kit) 
         assert service.get_terminal(session, "SHOP-0008").last_request_seq == 0
 
 
+def _authenticate(session: Session, headers: dict[str, str]) -> Terminal:
+    """``authenticate_terminal`` of a POST of ``{}`` to the payments path, signed as in ``headers``."""
+    return service.authenticate_terminal(
+        session,
+        terminal_no=headers["X-Terminal"],
+        timestamp=headers["X-Timestamp"],
+        seq=headers["X-Sequence"],
+        signature=headers["X-Signature"],
+        method="POST",
+        path=PAY,
+        body=b"{}",
+    )
+
+
 def test_the_terminals_merchant_is_read_with_it_and_kept_for_the_request(shop: Kit) -> None:
     """Every terminal request needs the terminal's merchant. It is read in the same statement as
     the terminal and kept in the session: looking it up again later in the request asks the
@@ -135,16 +151,7 @@ def test_the_terminals_merchant_is_read_with_it_and_kept_for_the_request(shop: K
 
     engine = shop.node.engine
     with shop.node.transaction() as session:
-        terminal = service.authenticate_terminal(
-            session,
-            terminal_no=headers["X-Terminal"],
-            timestamp=headers["X-Timestamp"],
-            seq=headers["X-Sequence"],
-            signature=headers["X-Signature"],
-            method="POST",
-            path=PAY,
-            body=b"{}",
-        )
+        terminal = _authenticate(session, headers)
         gc.collect()
         event.listen(engine, "before_cursor_execute", record)
         try:
@@ -179,16 +186,7 @@ def test_a_terminal_retired_while_its_request_waits_is_refused(pg_node: Node) ->
     def request() -> None:
         try:
             with pg_node.transaction() as session:
-                service.authenticate_terminal(
-                    session,
-                    terminal_no=headers["X-Terminal"],
-                    timestamp=headers["X-Timestamp"],
-                    seq=headers["X-Sequence"],
-                    signature=headers["X-Signature"],
-                    method="POST",
-                    path=PAY,
-                    body=b"{}",
-                )
+                _authenticate(session, headers)
             outcome.append("accepted")
         except BaseException as exc:  # reported below
             outcome.append(exc)
