@@ -352,6 +352,10 @@ _CONSUME_SEQ = (
 )
 
 
+def _not_in_service(terminal_no: str) -> Unauthorized:
+    return Unauthorized(f"terminal {terminal_no} is not registered or has been retired")
+
+
 def require_signature_headers(*values: str | None) -> None:
     """Unauthorized unless a terminal request carries all four signature headers."""
     if not all(values):
@@ -384,7 +388,7 @@ def authenticate_terminal(
         raise Unauthorized("X-Timestamp and X-Sequence are integers, X-Signature is hex") from None
     found = session.execute(_TERMINAL_BY_NO, {"terminal_no": terminal_no.strip().upper()}).first()
     if found is None or found[0].state is not TerminalState.ACTIVE:
-        raise Unauthorized(f"terminal {terminal_no} is not registered or has been retired")
+        raise _not_in_service(terminal_no)
     terminal, merchant = found
     # A session holds what it has read only while something else refers to it: kept here, the
     # merchant read with the terminal is what ``merchant_of`` finds for the rest of the request.
@@ -424,7 +428,7 @@ def authenticate_terminal(
     set_committed_value(terminal, "last_request_seq", sequence)
     set_committed_value(terminal, "state", state)
     if state is not TerminalState.ACTIVE:
-        raise Unauthorized(f"terminal {terminal_no} is not registered or has been retired")
+        raise _not_in_service(terminal_no)
     return terminal
 
 
